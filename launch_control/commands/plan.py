@@ -1,0 +1,74 @@
+"""``launch-control plan validate [PATH]`` and ``plan show``: check and read a launch plan."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    plan = subparsers.add_parser("plan", help="validate or show a launch plan")
+    plan_sub = plan.add_subparsers(dest="plan_command", metavar="ACTION", required=True)
+    validate = plan_sub.add_parser("validate", help="check a plan file; exit 2 naming every problem")
+    validate.add_argument("path", nargs="?", help="plan file (default: --plan or the shipped plan)")
+    validate.set_defaults(func=run_validate_plan)
+    show = plan_sub.add_parser("show", help="print the plan's ramp, gates, timeline and checklist")
+    show.add_argument("--json", action="store_true", help="the whole validated plan as JSON")
+    show.set_defaults(func=run_show)
+
+
+def run_validate_plan(args: argparse.Namespace, ctx: Any) -> int:
+    from launch_control.plan import load_plan
+
+    plan = load_plan(args.path or ctx.plan_path)
+    steps = " → ".join(f"{s.weight:g}%" for s in plan.canary.steps)
+    items = len(plan.checklist.items())
+    ctx.console.print(
+        f"[green]ok[/green] {plan.source}: {plan.release.product} {plan.release.version} "
+        f"(stable {plan.release.stable_version}), ramp {steps}, {items} checklist items, "
+        f"{len(plan.timeline.entries)} timeline entries"
+    )
+    return 0
+
+
+def run_show(args: argparse.Namespace, ctx: Any) -> int:
+    import json
+
+    from rich.table import Table
+
+    from launch_control.plan import dump_plan
+    from launch_control.units import format_duration
+
+    plan = ctx.plan
+    if args.json:
+        print(json.dumps(dump_plan(plan), indent=2))
+        return 0
+    con = ctx.console
+    con.print(f"[bold]{plan.release.product} {plan.release.version}[/bold] — stable {plan.release.stable_version}")
+    con.print(f"plan: {plan.source}")
+    ramp = Table(title="Canary ramp", title_justify="left")
+    ramp.add_column("step")
+    ramp.add_column("weight", justify="right")
+    ramp.add_column("hold", justify="right")
+    for i, step in enumerate(plan.canary.steps):
+        ramp.add_row(str(i), f"{step.weight:g}%", format_duration(step.hold) if step.hold else "—")
+    con.print(ramp)
+    gates = Table(title=f"Gates (every {format_duration(plan.analysis.interval)})", title_justify="left")
+    for col in ("metric", "SEV-3", "SEV-2", "SEV-1"):
+        gates.add_column(col)
+    for name, t in plan.analysis.metrics.items():
+        fmt = (lambda v: f"{v:.0%}") if name in ("error_rate", "cpu", "memory", "availability") else format_duration
+        sign = ">" if t.direction == "above" else "<"
+        gates.add_row(name, *[f"{sign} {fmt(v)}" if v is not None else "" for v in (t.sev3, t.sev2, t.sev1)])
+    con.print(gates)
+    timeline = Table(title=f"Launch day ({plan.timeline.timezone})", title_justify="left")
+    timeline.add_column("at")
+    timeline.add_column("entry")
+    timeline.add_column("action")
+    for entry in plan.timeline.entries:
+        day = f" +{entry.day}d" if entry.day else ""
+        timeline.add_row(entry.at.strftime("%H:%M") + day, entry.title, entry.action)
+    con.print(timeline)
+    for phase, items in plan.checklist.sections():
+        con.print(f"[bold]{phase}[/bold]: {len(items)} items")
+    return 0
