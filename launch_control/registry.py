@@ -38,6 +38,14 @@ class Registry:
         module_name, _, attr = self._entries[name].partition(":")
         return getattr(importlib.import_module(module_name), attr)
 
+    def build_from(self, config: Any, **context: Any) -> Any:
+        """Build from a plan ``Adapter`` (``type`` + settings) or a plain dict with ``type``."""
+        if isinstance(config, Mapping):
+            if "type" not in config:
+                raise UsageError(f"{self.family}: no 'type' given; known types: {', '.join(self.names())}")
+            return self.build(config["type"], {k: v for k, v in config.items() if k != "type"}, **context)
+        return self.build(config.type, config.settings, **context)
+
     def build(self, name: str, settings: Mapping[str, Any] | None = None, **context: Any) -> Any:
         """Build an adapter; bad settings become a ``UsageError`` naming the family and type."""
         factory = self.factory(name)

@@ -1,0 +1,110 @@
+"""What a metric source reports for one analysis interval, per version — the gates' input.
+
+A ``VersionWindow`` is one version's numbers over the interval; an ``Observation`` pairs stable
+and canary (either may be ``None`` when that version had no data) or says why there is nothing
+(``error``: the source is down). "No data" is never a silent zero: ``requests == 0`` means the
+source answered and saw no traffic; ``None`` fields mean "not measured".
+
+Versions are named by role in samples and here: ``"stable"`` and ``"canary"``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+ROLES = ("stable", "canary")
+
+# Sample metric names written to the store (Store.record_samples) for each version.
+SAMPLE_METRICS = (
+    "requests",
+    "errors",
+    "request_rate",
+    "error_rate",
+    "rate_limited",
+    "latency_avg",
+    "latency_p50",
+    "latency_p95",
+    "latency_p99",
+    "cpu",
+    "memory",
+    "availability",
+)
+
+
+@dataclass
+class VersionWindow:
+    """One version's traffic over one interval. Latencies in seconds, ratios as fractions."""
+
+    requests: int = 0
+    errors: int = 0  # 5xx answers and upstream failures
+    rate_limited: int = 0  # 429 answers (not errors: the limiter working)
+    latency_avg: float | None = None
+    latency_p50: float | None = None
+    latency_p95: float | None = None
+    latency_p99: float | None = None
+    # Cumulative histogram of this interval's latencies: [(upper bound seconds, count ≤ bound)],
+    # ending with (inf, requests). Lets sequential tests compare distributions, not just means.
+    latency_buckets: list[tuple[float, int]] = field(default_factory=list)
+    cpu: float | None = None
+    memory: float | None = None
+    availability: float | None = None  # share of health probes that answered healthy
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.requests if self.requests else None
+
+    def metric(self, name: str) -> float | None:
+        """A gate metric by its plan name (``error_rate``, ``latency_p95``, ``cpu``...)."""
+        if name == "error_rate":
+            return self.error_rate
+        return getattr(self, name, None)
+
+
+@dataclass
+class Observation:
+    """Both versions over one interval ending at ``at``, or the reason there is nothing."""
+
+    at: dt.datetime
+    interval: float
+    stable: VersionWindow | None = None
+    canary: VersionWindow | None = None
+    error: str | None = None  # the metric source is down / failed: its message
+    source: str = ""
+
+    def window(self, role: str) -> VersionWindow | None:
+        return self.stable if role == "stable" else self.canary if role == "canary" else None
+
+    def samples(self) -> list[dict[str, Any]]:
+        """Rows for ``Store.record_samples``: every measured number of every version."""
+        rows: list[dict[str, Any]] = []
+        for role in ROLES:
+            window = self.window(role)
+            if window is None:
+                continue
+            values: dict[str, float | None] = {
+                "requests": window.requests,
+                "errors": window.errors,
+                "request_rate": window.requests / self.interval if self.interval else None,
+                "error_rate": window.error_rate,
+                "rate_limited": window.rate_limited,
+                "latency_avg": window.latency_avg,
+                "latency_p50": window.latency_p50,
+                "latency_p95": window.latency_p95,
+                "latency_p99": window.latency_p99,
+                "cpu": window.cpu,
+                "memory": window.memory,
+                "availability": window.availability,
+            }
+            rows += [
+                {"at": self.at, "version": role, "metric": k, "value": float(v)}
+                for k, v in values.items()
+                if v is not None
+            ]
+        return rows
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["at"] = self.at.isoformat()
+        return data
