@@ -27,7 +27,6 @@ from sqlalchemy.engine import Connection, Engine
 from launch_control.errors import LaunchControlError
 
 DATABASE_ENV = "LAUNCH_CONTROL_DATABASE_URL"
-DATA_DIR_ENV = "LAUNCH_CONTROL_DATA_DIR"
 SCHEMA_VERSION = 1
 
 
@@ -251,8 +250,9 @@ MIGRATIONS: dict[int, list[str]] = {}
 def default_url() -> str:
     if url := os.environ.get(DATABASE_ENV):
         return url
-    data_dir = Path(os.environ.get(DATA_DIR_ENV) or Path.cwd() / ".launch-control")
-    return f"sqlite:///{data_dir / 'launch-control.db'}"
+    from launch_control.config import data_dir
+
+    return f"sqlite:///{data_dir() / 'launch-control.db'}"
 
 
 def _normalise(url: str) -> str:
