@@ -545,6 +545,23 @@ class Store:
         with self.engine.connect() as conn:
             return [Sample(*r) for r in conn.execute(query.order_by(metric_samples.c.at, metric_samples.c.id))]
 
+    def sample_stats(
+        self, metric: str, *, version: str | None = None, since: dt.datetime | None = None
+    ) -> dict[str, float | int | None]:
+        """count, sum, avg, min and max of one metric's samples, computed in the database."""
+        c = metric_samples.c
+        aggregates = (sa.func.count(c.value), sa.func.sum(c.value), sa.func.avg(c.value))
+        query = sa.select(*aggregates, sa.func.min(c.value), sa.func.max(c.value))
+        query = query.where(c.launch_id == self.launch_id, c.metric == metric)
+        if version:
+            query = query.where(c.version == version)
+        if since:
+            query = query.where(c.at >= since)
+        with self.engine.connect() as conn:
+            count, total, avg, low, high = conn.execute(query).one()
+        numbers = {"sum": total, "avg": avg, "min": low, "max": high}
+        return {"count": int(count), **{k: float(v) if v is not None else None for k, v in numbers.items()}}
+
     def record_decision(
         self,
         verdict: str,
