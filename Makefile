@@ -15,7 +15,8 @@ install: $(BIN)/.installed
 
 ## install, then run the whole launch on one laptop (embedded defaults: SQLite, in-memory limiter)
 demo: install
-	$(BIN)/launch-control demo
+	$(BIN)/launch-control plan validate
+	$(BIN)/launch-control --status
 
 ## install, start the services the tests need, lint, run the whole suite
 test: install
