@@ -181,6 +181,9 @@ class CompareToStable(Strict):
     min_error_rate_delta: Fraction = 0.01
     max_latency_ratio: float = Field(default=1.5, gt=1)
     min_latency_delta: Duration = 0.1
+    significance: float = Field(
+        default=0.01, gt=0, lt=0.5, description="one-sided p-value below which a canary's excess errors are not noise"
+    )
 
 
 class Sequential(Strict):
