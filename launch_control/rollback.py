@@ -1,0 +1,383 @@
+"""Emergency rollback: all traffic to stable, the deployment rolled back, health verified, TTR kept.
+
+``emergency_rollback(plan, store, reason=..., actor=...)`` runs four stages in this order and
+records each with its time since the trigger:
+
+1. **traffic** — ``router.set_weight(0)``: from the next request on, nobody is served by the canary.
+2. **deploy** — ``deployer.deploy("stable", target)``: stable points at the known-good version.
+3. **verify** — the plan's ``rollback.health_checks`` (and the router reporting 0%) until healthy.
+4. **notify** — the plan's ``rollback.notify`` channels through the Notifier, in the background.
+
+TTR is trigger → verified health. Every side effect is retried with backoff, bounded so the whole
+stays inside ``rollback.ttr_budget``; every stage is idempotent (running the rollback twice is
+safe); a store, notifier or metric source that is down never stops the traffic switch. This
+module is the emergency path: the standard library, SQLAlchemy (the store) and httpx only —
+never prefect, streamlit or pandas.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, TextIO
+
+from launch_control.store import utcnow
+
+if TYPE_CHECKING:
+    from launch_control.plan import Plan
+    from launch_control.store import Store
+
+log = logging.getLogger(__name__)
+
+# Share of the TTR budget each stage may spend retrying (cumulative deadlines from the trigger).
+TRAFFIC_SHARE, DEPLOY_SHARE = 0.4, 0.7
+FIRST_BACKOFF, MAX_BACKOFF = 0.05, 2.0
+VERIFY_POLL = 0.1
+
+
+@dataclass
+class Stage:
+    name: str
+    ok: bool
+    at: dt.datetime
+    elapsed: float  # seconds since the trigger
+    detail: str
+    attempts: int = 1
+
+
+@dataclass
+class RollbackResult:
+    ok: bool
+    message: str
+    trigger: str
+    reason: str
+    actor: str
+    target_version: str
+    started_at: dt.datetime
+    rollback_id: int | None = None
+    ttr_seconds: float | None = None
+    stages: list[Stage] = field(default_factory=list)
+    joined: bool = False  # another rollback of this launch was already running; this is its result
+
+    def stage(self, name: str) -> Stage | None:
+        return next((s for s in self.stages if s.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+Out = Callable[[str], None] | TextIO | None
+
+# One rollback per launch at a time in this process; a second caller joins the running one
+# (the engine's gate and the incident manager's SEV-1 policy may both ask at once).
+_running: dict[str, tuple[threading.Event, list[RollbackResult]]] = {}
+_running_lock = threading.Lock()
+
+
+def _printer(out: Out) -> Callable[[str], None]:
+    if out is None:
+        return lambda _line: None
+    if callable(out):
+        return out
+
+    def write(line: str) -> None:
+        out.write(line + "\n")
+        with contextlib.suppress(Exception):
+            out.flush()
+
+    return write
+
+
+def _retry(action: Callable[[], Any], deadline: float) -> tuple[bool, Any, int, str]:
+    """Call ``action`` until it succeeds or the next try would pass ``deadline``.
+
+    Returns (ok, value, attempts, last error). Any exception counts as a failed attempt: an
+    adapter bug must not stop the rollback from trying again.
+    """
+    attempts, delay, error = 0, FIRST_BACKOFF, ""
+    while True:
+        attempts += 1
+        try:
+            return True, action(), attempts, error
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning("rollback attempt %d failed: %s", attempts, error)
+        if time.monotonic() + delay > deadline:
+            return False, None, attempts, error
+        time.sleep(delay)
+        delay = min(delay * 2, MAX_BACKOFF)
+
+
+def _safe(what: str, action: Callable[[], Any]) -> Any:
+    """Record-keeping that must never stop a rollback (the store may be the thing that is down)."""
+    try:
+        return action()
+    except Exception as exc:
+        log.error("rollback: could not %s: %s", what, exc)
+        return None
+
+
+def _degrade(active: bool, reason: str) -> None:
+    """Tell banners a rollback is in progress (launch_control.degrade, when present)."""
+    try:
+        from launch_control import degrade
+    except ImportError:
+        return
+    name = "set_rollback_in_progress" if active else "clear_rollback_in_progress"
+    func = getattr(degrade, name, None)
+    if func is None:
+        return
+    with contextlib.suppress(Exception):
+        func(reason) if active else func()
+
+
+def verify_health(plan: Plan, deadline: float, router: Any = None) -> tuple[bool, str, int]:
+    """Poll the plan's health checks (and the router's weight) until all pass or ``deadline``."""
+    import httpx
+
+    from launch_control.preflight import http_check
+
+    checks = list(plan.rollback.health_checks)
+    rounds, last = 0, "no health checks configured"
+    with httpx.Client() as client:
+        while True:
+            rounds += 1
+            problems, passed = [], []
+            for check in checks:
+                remaining = max(0.2, min(check.timeout, deadline - time.monotonic()))
+                ok, detail = http_check(
+                    check.url,
+                    expect_status=check.expect_status,
+                    expect_json=check.expect_json,
+                    timeout=remaining,
+                    client=client,
+                )
+                (passed if ok else problems).append(f"{check.name}: {detail}")
+            if router is not None:
+                try:
+                    weight = float(router.get_weight())
+                    if weight > 0:
+                        problems.append(f"router still sends {weight:g}% to the canary")
+                    else:
+                        passed.append("router: canary 0%")
+                except Exception as exc:
+                    problems.append(f"router weight unreadable: {exc}")
+            if not problems:
+                return True, "; ".join(passed) or last, rounds
+            last = "; ".join(problems)
+            if time.monotonic() + VERIFY_POLL > deadline:
+                return False, last, rounds
+            time.sleep(VERIFY_POLL)
+
+
+def _notify(plan: Plan, store: Store, subject: str, text: str, notifier: Any) -> tuple[str, Any]:
+    """Hand the message to the Notifier (returns at once); say what happened, never raise."""
+    if notifier is False:
+        return "notifications off for this rollback", None
+    try:
+        if notifier is None:
+            from launch_control.notify import Notifier  # type: ignore[attr-defined]
+
+            notifier = Notifier(plan, store)
+        notifier.send("rollback", subject, text, channels=list(plan.rollback.notify) or None)
+    except ImportError:
+        return "notifier not available in this installation; nothing sent", None
+    except Exception as exc:
+        return f"notifier failed ({type(exc).__name__}: {exc}); the rollback is not affected", None
+    channels = ", ".join(plan.rollback.notify) or "the plan's default channels"
+    return f"queued to {channels} (delivered in the background)", notifier
+
+
+def emergency_rollback(
+    plan: Plan,
+    store: Store,
+    *,
+    reason: str,
+    actor: str,
+    trigger: str = "manual",
+    target_version: str | None = None,
+    router: Any = None,
+    deployer: Any = None,
+    out: Out = None,
+    notifier: Any = None,
+    budget: float | None = None,
+    flush: float = 0.0,
+) -> RollbackResult:
+    """Roll the launch back now; returns what happened, stage by stage, with the TTR.
+
+    ``router`` / ``deployer`` default to the plan's (``rollback.router`` / ``rollback.deployer``).
+    ``out`` (a callable taking a line, or a text stream) receives each stage as it finishes.
+    ``notifier=False`` sends nothing; ``flush`` > 0 waits up to that long for delivery at the
+    end (after the TTR is recorded), for processes that exit right after.
+    """
+    with _running_lock:
+        running = _running.get(store.launch_id)
+        if running is None:
+            mine: tuple[threading.Event, list[RollbackResult]] = (threading.Event(), [])
+            _running[store.launch_id] = mine
+    if running is not None:
+        event, results = running
+        event.wait((budget or plan.rollback.ttr_budget) + 5)
+        if results:
+            joined = RollbackResult(**{**asdict(results[0]), "stages": list(results[0].stages), "joined": True})
+            _printer(out)(f"a rollback of {store.launch_id} was already running; its result: {joined.message}")
+            return joined
+        return emergency_rollback(
+            plan, store, reason=reason, actor=actor, trigger=trigger, target_version=target_version,
+            router=router, deployer=deployer, out=out, notifier=notifier, budget=budget, flush=flush,
+        )  # fmt: skip
+    try:
+        result = _rollback(
+            plan, store, reason, actor, trigger, target_version, router, deployer, out, notifier, budget, flush
+        )
+        mine[1].append(result)
+        return result
+    finally:
+        with _running_lock:
+            _running.pop(store.launch_id, None)
+        mine[0].set()
+
+
+def _rollback(
+    plan: Plan,
+    store: Store,
+    reason: str,
+    actor: str,
+    trigger: str,
+    target_version: str | None,
+    router: Any,
+    deployer: Any,
+    out: Out,
+    notifier: Any,
+    budget: float | None,
+    flush: float,
+) -> RollbackResult:
+    t0 = time.monotonic()
+    started_at = utcnow()
+    budget = float(budget if budget is not None else plan.rollback.ttr_budget)
+    target = target_version or plan.release.stable_version
+    reason = reason.strip() or "no reason given"
+    say = _printer(out)
+    result = RollbackResult(False, "", trigger, reason, actor, target, started_at)
+
+    def stage(name: str, ok: bool, detail: str, attempts: int = 1) -> Stage:
+        entry = Stage(name, ok, utcnow(), time.monotonic() - t0, detail, attempts)
+        result.stages.append(entry)
+        tries = f" ({attempts} attempts)" if attempts > 1 else ""
+        say(f"  {'✓' if ok else '✗'} {name:<8} +{entry.elapsed:6.2f} s  {detail}{tries}")
+        return entry
+
+    say(f"EMERGENCY ROLLBACK of {plan.release.product} {plan.release.version} → {target}: {reason}")
+    stage("trigger", True, f"{trigger} by {actor} at {started_at.isoformat(timespec='milliseconds')}")
+    result.rollback_id = _safe(
+        "record the rollback start",
+        lambda: store.start_rollback(
+            trigger=trigger, reason=reason, actor=actor, target_version=target, started_at=started_at
+        ),
+    )
+    _safe("record the phase", lambda: store.update_state(phase="rolling_back"))
+    _degrade(True, f"rollback in progress: {reason}")
+
+    # 1. traffic — first, because every second here is users served by the bad version.
+    traffic_ok, traffic_at = False, None
+    if router is None:
+        try:
+            from launch_control.traffic import build_router
+
+            router = build_router(plan.rollback.router)
+        except Exception as exc:
+            stage("traffic", False, f"cannot build the plan's router ({plan.rollback.router.type}): {exc}")
+    if router is not None:
+        ok, _, attempts, error = _retry(lambda: router.set_weight(0), t0 + budget * TRAFFIC_SHARE)
+        if ok:
+            traffic_ok, traffic_at = True, utcnow()
+            via = getattr(router, "name", "router")
+            stage("traffic", True, f"all traffic to stable via {via} (canary 0%)", attempts)
+            _safe("record the weight", lambda: store.update_state(canary_weight=0.0))
+        else:
+            stage("traffic", False, f"router did not take weight 0: {error}", attempts)
+
+    # 2. deploy — stable back on the known-good version (idempotent: already there is fine).
+    deploy_ok, deployed_at = False, None
+    if deployer is None:
+        try:
+            from launch_control.deploy import build_deployer
+
+            deployer = build_deployer(plan.rollback.deployer)
+        except Exception as exc:
+            stage("deploy", False, f"cannot build the plan's deployer ({plan.rollback.deployer.type}): {exc}")
+    if deployer is not None:
+        ok, detail, attempts, error = _retry(lambda: deployer.deploy("stable", target), t0 + budget * DEPLOY_SHARE)
+        if ok:
+            deploy_ok, deployed_at = True, utcnow()
+            stage("deploy", True, str(detail), attempts)
+        else:
+            stage("deploy", False, f"stable not pointed at {target}: {error}", attempts)
+
+    # 3. verify — health probes until healthy or the budget is spent.
+    verified_at = None
+    try:
+        healthy, detail, rounds = verify_health(plan, t0 + budget, router if traffic_ok else None)
+    except Exception as exc:
+        healthy, detail, rounds = False, f"verification could not run: {type(exc).__name__}: {exc}", 1
+    if healthy:
+        verified_at = utcnow()
+        result.ttr_seconds = (verified_at - started_at).total_seconds()
+    stage("verify", healthy, detail, rounds)
+
+    result.ok = traffic_ok and deploy_ok and healthy
+    if result.ok:
+        result.message = f"rolled back to {target}; verified healthy; TTR {result.ttr_seconds:.2f} s"
+    else:
+        failed = [s.name for s in result.stages if not s.ok]
+        result.message = f"rollback to {target} NOT verified: {', '.join(failed)} failed — act by hand (runbook)"
+        if result.ttr_seconds is not None:
+            result.message += f"; health verified after {result.ttr_seconds:.2f} s"
+
+    # 4. notify — after the clock stops; the Notifier delivers in the background.
+    text = f"{result.message}. Reason: {reason}. Triggered by {actor} ({trigger})."
+    subject = f"{plan.release.product} {plan.release.version} rolled back" if result.ok else "ROLLBACK FAILED"
+    detail, used = _notify(plan, store, subject, text, notifier)
+    stage("notify", True, detail)
+
+    finished_at = utcnow()
+    rollback_id = result.rollback_id
+    if rollback_id is not None:
+        _safe(
+            "record the rollback result",
+            lambda: store.update_rollback(
+                rollback_id,
+                traffic_switched_at=traffic_at,
+                deployed_at=deployed_at,
+                verified_at=verified_at,
+                finished_at=finished_at,
+                ttr_seconds=result.ttr_seconds,
+                ok=result.ok,
+                details={"stages": [asdict(s) for s in result.stages], "message": result.message},
+            ),
+        )
+    _safe(
+        "record the final phase",
+        lambda: store.update_state(phase="rolled_back" if result.ok else "rollback_failed"),
+    )
+    _safe(
+        "audit the rollback",
+        lambda: store.audit(
+            actor, "rollback.finish", rollback=rollback_id, ok=result.ok, ttr_seconds=result.ttr_seconds,
+            message=result.message,
+        ),
+    )  # fmt: skip
+    _degrade(False, "")
+    ttr = f"{result.ttr_seconds:.2f} s" if result.ttr_seconds is not None else "not verified"
+    say(f"{'ROLLED BACK' if result.ok else 'ROLLBACK FAILED'} — TTR {ttr} (budget {budget:g} s)")
+    if flush and used is not None and hasattr(used, "flush"):
+        # A short-lived process (the CLI) waits for delivery after the clock has stopped.
+        with contextlib.suppress(Exception):
+            delivered = used.flush(flush)
+            say(f"  notifications {'delivered' if delivered else f'still queued after {flush:g} s'}")
+    return result
