@@ -1,0 +1,104 @@
+"""The notification-channel interface: one ``Message`` in, delivered or an error out.
+
+A channel is built from the plan's ``notifications.channels`` entry by its module's
+``build(settings, name=..., store=...)``. ``send`` delivers one message once (the ``Notifier``
+retries); it raises ``NotifyError`` (``retryable`` says whether trying again can help) and
+``NotConfigured`` when its endpoint's environment variable is unset — that is a skip, not a
+failure: a laptop rehearsal has no Slack webhook.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from launch_control.errors import AdapterError
+
+AUDIENCES = ("team", "public", "customers")
+
+
+class NotifyError(AdapterError):
+    """A channel could not deliver a message. ``retryable``: a later attempt may succeed."""
+
+    def __init__(self, message: str, *, retryable: bool = True):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class NotConfigured(NotifyError):
+    """The channel's endpoint is not configured on this machine (its env var is unset)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, retryable=False)
+
+
+@dataclass(frozen=True)
+class Message:
+    """What is said, to whom it is about: kind (``incident.open``, ``status_check``...), text."""
+
+    kind: str
+    subject: str
+    text: str
+    launch_id: str = ""
+    incident_id: int | None = None
+    context: Mapping[str, Any] = field(default_factory=dict)
+    at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+
+@runtime_checkable
+class Channel(Protocol):
+    name: str
+    type: str
+    audience: str
+
+    def send(self, message: Message, timeout: float) -> str:
+        """Deliver once within ``timeout`` seconds; return the body sent (for the record)."""
+
+
+def setting_from_env(settings: Mapping[str, Any], key: str, channel: str) -> str:
+    """A setting given directly (``url``) or through an environment variable (``url_env``).
+
+    Raises ``NotConfigured`` naming the variable when it is unset, so the send is recorded as
+    skipped with the fix in the message.
+    """
+    if settings.get(key):
+        return str(settings[key])
+    env_name = settings.get(f"{key}_env")
+    if not env_name:
+        raise ValueError(f"channel {channel!r} needs {key!r} or {key + '_env'!r} (an environment variable name)")
+    value = os.environ.get(str(env_name), "").strip()
+    if not value:
+        raise NotConfigured(f"not configured: set {env_name} to enable channel {channel!r}")
+    return value
+
+
+def check_audience(value: object, channel: str, default: str) -> str:
+    audience = str(value or default)
+    if audience not in AUDIENCES:
+        raise ValueError(f"channel {channel!r}: audience must be one of {', '.join(AUDIENCES)} (got {audience!r})")
+    return audience
+
+
+def http_error(exc: Exception, channel: str, url: str) -> NotifyError:
+    """An httpx failure as a NotifyError: 4xx (but 408/429) is not worth retrying."""
+    import httpx
+
+    if isinstance(exc, httpx.HTTPStatusError):
+        code = exc.response.status_code
+        body = exc.response.text[:200]
+        retryable = code >= 500 or code in (408, 429)
+        return NotifyError(f"{channel}: {url} answered HTTP {code}: {body}", retryable=retryable)
+    if isinstance(exc, httpx.TimeoutException):
+        return NotifyError(f"{channel}: {url} timed out ({type(exc).__name__})")
+    return NotifyError(f"{channel}: cannot reach {url}: {exc}")
+
+
+def redact(url: str) -> str:
+    """A webhook URL is a secret (Slack's path is the credential): keep scheme and host only."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/…" if parts.netloc else "(url)"
