@@ -1,0 +1,63 @@
+"""Run the demo service or the stand-in model under uvicorn (what ``DemoStack`` starts as children).
+
+    python -m launch_control.demo.serve service --version v3.0.0 --port 8102 --model-url http://127.0.0.1:8103
+    python -m launch_control.demo.serve model --port 8103
+
+The admin token for ``/admin/faults`` comes from LAUNCH_CONTROL_ADMIN_TOKEN, else the data
+directory's token file — never from the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m launch_control.demo.serve", description=__doc__.splitlines()[0])
+    parser.add_argument("kind", choices=["service", "model"])
+    parser.add_argument("--version", help="service: the version it reports (e.g. v3.0.0)")
+    parser.add_argument("--model-url", default=None, help="service: OpenAI-compatible live model base URL")
+    parser.add_argument("--model-timeout", type=float, default=10.0, metavar="SECONDS")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--log-level", default="warning")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    import uvicorn
+
+    from launch_control.config import ensure_admin_token
+
+    token = ensure_admin_token()
+    if args.kind == "service":
+        if not args.version:
+            parser.error("service needs --version, e.g. --version v3.0.0")
+        from launch_control.demo.service import create_app
+
+        app = create_app(args.version, admin_token=token, model_url=args.model_url, model_timeout=args.model_timeout)
+    else:
+        from launch_control.demo.model import create_app as create_model
+
+        app = create_model(admin_token=token)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level=args.log_level,
+        # Longer than the gateway's 15 s pool keep-alive, so the gateway closes idle connections first.
+        timeout_keep_alive=30,
+        timeout_graceful_shutdown=3,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
