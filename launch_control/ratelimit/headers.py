@@ -1,0 +1,43 @@
+"""IETF RateLimit headers (draft-ietf-httpapi-ratelimit-headers) and Retry-After (RFC 9110).
+
+    RateLimit-Policy: "gpt-test";q=60;w=60, "org-wide";q=300;w=60
+    RateLimit: "gpt-test";r=12;t=3, "org-wide";r=250;t=1
+
+``q`` is the policy's quota per window ``w`` (seconds); GCRA admits up to ``burst`` more in any
+window (see docs/protection.md). ``r`` is how many more requests would be admitted right now and
+``t`` the seconds until the full quota is available again, rounded up. Structured-field lists:
+one item per limit that applied to the request.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from launch_control.ratelimit.gcra import Decision, Limit
+
+
+def _seconds(value: float) -> int:
+    return max(0, math.ceil(value - 1e-9))
+
+
+def policy_header(limits: Sequence[Limit]) -> bytes:
+    return ", ".join(
+        f'"{limit.name}";q={math.floor(limit.count)};w={_seconds(limit.window)}' for limit in limits
+    ).encode()
+
+
+def state_header(decision: Decision) -> bytes:
+    return ", ".join(f'"{s.name}";r={s.remaining};t={_seconds(s.reset)}' for s in decision.states).encode()
+
+
+def retry_after(decision: Decision) -> int:
+    """Whole seconds, at least 1: a client that waits this long is admitted (by this instance's clock)."""
+    return max(1, _seconds(decision.retry_after))
+
+
+def rate_limit_headers(decision: Decision) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"ratelimit-policy", policy_header([s.limit for s in decision.states])),
+        (b"ratelimit", state_header(decision)),
+    ]

@@ -1,0 +1,209 @@
+"""The rate limiter a service uses: Redis when configured, the in-memory backend otherwise, and a
+failure policy for when Redis does not answer.
+
+* No Redis configured: the in-memory backend decides (embedded default, one process).
+* Redis configured and answering: Redis decides (shared by every instance).
+* Redis down or slower than ``redis_timeout``: a circuit breaker stops calling it (one probe per
+  ``retry_after`` seconds decides when it is back) and the failure policy applies:
+  - ``open`` (default; what Stripe and Envoy do): a local limiter per instance, each with
+    ``limit / expected_instances`` of every limit (rate and burst), so N instances together
+    still admit about the limit — not N times it;
+  - ``closed``: refuse with ``unavailable=True`` (the middleware answers 503 with the reason).
+  Each switch is logged once and counted; the client never sees a 500.
+* A refusal from Redis is remembered locally until its retry-after: a key over its limit is
+  refused again without a round trip. This is exact, not a guess: a GCRA key's TAT never moves
+  backwards, so nothing another instance does can make it admissible sooner.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from launch_control.config import REDIS_URL_ENV
+from launch_control.degrade import BreakerState, CircuitBreaker
+from launch_control.ratelimit import metrics
+from launch_control.ratelimit.gcra import US, Decision, Limit, LimitState
+from launch_control.ratelimit.memory import MemoryBackend, monotonic_us
+from launch_control.ratelimit.redis_backend import DEFAULT_PREFIX, BackendUnavailable, RedisBackend
+
+log = logging.getLogger(__name__)
+
+
+class RateLimiter:
+    """Decides requests; never raises for a backend failure."""
+
+    def __init__(
+        self,
+        redis: RedisBackend | None = None,
+        *,
+        failure_mode: str = "open",
+        expected_instances: int = 1,
+        breaker: CircuitBreaker | None = None,
+        remember_refusals: bool = True,
+        max_remembered: int = 100_000,
+    ):
+        if failure_mode not in ("open", "closed"):
+            raise ValueError(f"failure_mode must be 'open' or 'closed', not {failure_mode!r}")
+        self.redis = redis
+        self.failure_mode = failure_mode
+        self.share = 1.0 / max(1, expected_instances)
+        self.local = MemoryBackend()  # the embedded default when there is no Redis
+        self.fallback = MemoryBackend()  # this instance's share while Redis is away
+        self.breaker = breaker or CircuitBreaker(3, 1.0, 1, name="ratelimit-redis")
+        self.breaker._on_change = self._breaker_changed
+        self.remember_refusals = remember_refusals
+        self.max_remembered = max_remembered
+        self._refused: dict[tuple[str, tuple[Limit, ...]], tuple[int, Decision]] = {}
+        self._lock = threading.Lock()
+        self.mode = "redis" if redis else "memory"
+        self.last_error = ""
+
+    @classmethod
+    def from_plan(
+        cls,
+        rate_limits: Any,
+        *,
+        redis_url: str | None = None,
+        prefix: str = DEFAULT_PREFIX,
+        batch: bool = False,
+        **kwargs: Any,
+    ) -> RateLimiter:
+        """From the plan's ``rate_limits``; Redis from ``redis_url`` or LAUNCH_CONTROL_REDIS_URL."""
+        url = redis_url if redis_url is not None else os.environ.get(REDIS_URL_ENV)
+        backend = RedisBackend(url, prefix=prefix, timeout=rate_limits.redis_timeout, batch=batch) if url else None
+        return cls(
+            backend,
+            failure_mode=rate_limits.failure_mode,
+            expected_instances=rate_limits.expected_instances,
+            **kwargs,
+        )
+
+    # --- deciding -------------------------------------------------------------------------------
+
+    def decide(self, org: str, limits: Sequence[Limit]) -> Decision:
+        limits = tuple(limits)
+        if (cached := self._recall(org, limits)) is not None:
+            return cached
+        if self.redis is None:
+            return self.local.decide(org, limits)
+        if self.breaker.allow():
+            try:
+                decision = self.redis.decide(org, limits)
+            except Exception as exc:  # any failure of the shared store falls back; never a 500
+                if not isinstance(exc, BackendUnavailable):
+                    log.exception("rate limiter: unexpected error from Redis")
+                self._failed(exc)
+            else:
+                self._succeeded()
+                self._remember(org, limits, decision)
+                return decision
+        return self._without_redis(org, limits)
+
+    async def adecide(self, org: str, limits: Sequence[Limit]) -> Decision:
+        limits = tuple(limits)
+        if (cached := self._recall(org, limits)) is not None:
+            return cached
+        if self.redis is None:
+            return self.local.decide(org, limits)
+        if self.breaker.allow():
+            try:
+                decision = await self.redis.adecide(org, limits)
+            except Exception as exc:  # any failure of the shared store falls back; never a 500
+                if not isinstance(exc, BackendUnavailable):
+                    log.exception("rate limiter: unexpected error from Redis")
+                self._failed(exc)
+            else:
+                self._succeeded()
+                self._remember(org, limits, decision)
+                return decision
+        return self._without_redis(org, limits)
+
+    def _without_redis(self, org: str, limits: tuple[Limit, ...]) -> Decision:
+        if self.failure_mode == "closed":
+            wait = max(1.0, self.breaker.retry_after())
+            states = tuple(LimitState(limit, False, 0, wait, wait) for limit in limits)
+            return Decision(False, states, "closed", unavailable=True, reason="rate limiter store unavailable")
+        return self.fallback.decide(org, [limit.scaled(self.share) for limit in limits], backend="fallback")
+
+    # --- failure bookkeeping ----------------------------------------------------------------------
+
+    def _failed(self, exc: Exception) -> None:
+        self.last_error = str(exc)
+        self.breaker.record_failure()
+
+    def _succeeded(self) -> None:
+        self.breaker.record_success()
+        if self.mode != "redis":
+            self._switch("redis")
+
+    def _breaker_changed(self, old: BreakerState, new: BreakerState) -> None:
+        if new is BreakerState.open:
+            self._switch("fallback")
+
+    def _switch(self, mode: str) -> None:
+        with self._lock:
+            if self.mode == mode:
+                return
+            self.mode = mode
+        metrics.BACKEND_TRANSITIONS.labels(to=mode).inc()
+        where = self.redis.describe() if self.redis else "?"
+        if mode == "fallback":
+            policy = (
+                f"fail-open: each instance enforces {self.share:.3g} of every limit locally"
+                if self.failure_mode == "open"
+                else "fail-closed: limited routes answer 503"
+            )
+            log.warning("rate limiter: Redis at %s unavailable (%s); %s", where, self.last_error, policy)
+            with self._lock:
+                self._refused.clear()
+        else:
+            log.warning("rate limiter: Redis at %s answers again; decisions are shared again", where)
+            self.fallback.reset()
+
+    # --- the over-limit cache -----------------------------------------------------------------------
+
+    def _remember(self, org: str, limits: tuple[Limit, ...], decision: Decision) -> None:
+        if decision.allowed or not self.remember_refusals:
+            return
+        now = monotonic_us()
+        until = now + int(decision.retry_after * US)
+        with self._lock:
+            if len(self._refused) >= self.max_remembered:
+                for key in [k for k, (t, _) in self._refused.items() if t <= now]:
+                    del self._refused[key]
+                if len(self._refused) >= self.max_remembered:
+                    self._refused.clear()
+            self._refused[(org, limits)] = (until, decision)
+
+    def _recall(self, org: str, limits: tuple[Limit, ...]) -> Decision | None:
+        if not self._refused:
+            return None
+        entry = self._refused.get((org, limits))
+        if entry is None:
+            return None
+        until, decision = entry
+        now = monotonic_us()
+        if now >= until:
+            with self._lock:
+                self._refused.pop((org, limits), None)
+            return None
+        left = (until - now) / US
+        elapsed = decision.retry_after - left
+        states = tuple(
+            replace(
+                s,
+                retry_after=max(0.0, s.retry_after - elapsed) if not s.allowed else 0.0,
+                reset=max(0.0, s.reset - elapsed),
+            )
+            for s in decision.states
+        )
+        return Decision(False, states, "cache")
+
+    def close(self) -> None:
+        if self.redis:
+            self.redis.close()

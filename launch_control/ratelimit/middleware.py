@@ -1,0 +1,123 @@
+"""Per-org rate limiting as pure ASGI middleware (any Starlette / FastAPI / raw ASGI app).
+
+For a request on a limited route (see ``policy.py``):
+
+* no valid org → 400 JSON (401 for an unknown API key); never a shared bucket;
+* every applying limit (route policy, org-wide) decided in one backend call;
+* admitted → the app answers, with ``RateLimit-Policy`` and ``RateLimit`` headers added;
+* refused → 429 JSON with ``Retry-After`` and the same headers — or, in shadow mode, the request
+  goes through and is only counted (``shadow_limited``);
+* backend unavailable and fail-closed → 503 JSON naming the reason, with ``Retry-After``.
+
+Launch-aware: the current phase (``phase()``, e.g. the store's launch phase or "emergency"
+when the degradation status says so) is re-read about once a second, so a phase change rescales
+the policies without a restart. Routes no policy names pass through untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from launch_control.ratelimit import metrics
+from launch_control.ratelimit.asgi import ASGIApp, Receive, Scope, Send, send_json, with_headers
+from launch_control.ratelimit.headers import rate_limit_headers, retry_after
+from launch_control.ratelimit.limiter import RateLimiter
+from launch_control.ratelimit.policy import OrgProblem, Policies
+from launch_control.ratelimit.refresh import Refreshing
+
+
+class RateLimitMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        rate_limits: Any,
+        *,
+        limiter: RateLimiter | None = None,
+        phase: Callable[[], str | None] | None = None,
+        phase_ttl: float = 1.0,
+        shadow: bool | None = None,
+    ):
+        self.app = app
+        self.policies = Policies(rate_limits)
+        self.limiter = limiter or RateLimiter.from_plan(rate_limits)
+        self.shadow = rate_limits.shadow if shadow is None else shadow
+        self.phase = Refreshing(phase, ttl=phase_ttl, default=None, name="launch phase") if phase else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        policy = self.policies.match(scope["path"], scope["method"])
+        if policy is None:
+            await self.app(scope, receive, send)
+            return
+        org = self.policies.org(scope["headers"])
+        if isinstance(org, OrgProblem):
+            metrics.REJECTED_IDENTITY.labels(reason=org.error).inc()
+            await send_json(send, org.status, {"error": org.error, "message": org.message, "policy": policy.name})
+            return
+        phase = await self.phase.aget() if self.phase else None
+        limits = self.policies.limits(policy, phase)
+        if limits is None:
+            metrics.DECISIONS.labels(policy=policy.name, outcome="limited").inc()
+            await send_json(
+                send,
+                429,
+                {
+                    "error": "rate_limited",
+                    "message": f"{policy.path} is closed during the {phase!r} phase of the launch",
+                    "policy": policy.name,
+                    "retry_after": int(policy.window),
+                },
+                [(b"retry-after", str(int(policy.window)).encode())],
+            )
+            return
+        decision = await self.limiter.adecide(org, limits)
+        scope.setdefault("state", {})["rate_limit"] = decision
+        if decision.unavailable:
+            metrics.DECISIONS.labels(policy=policy.name, outcome="unavailable").inc()
+            metrics.FALLBACKS.labels(policy=policy.name, outcome="refused").inc()
+            seconds = retry_after(decision)
+            await send_json(
+                send,
+                503,
+                {
+                    "error": "rate_limiter_unavailable",
+                    "message": f"{decision.reason}; this service is configured to fail closed. Retry in {seconds} s.",
+                    "policy": policy.name,
+                    "retry_after": seconds,
+                },
+                [(b"retry-after", str(seconds).encode())],
+            )
+            return
+        headers = rate_limit_headers(decision)
+        fallback = decision.backend == "fallback"
+        if decision.allowed:
+            metrics.DECISIONS.labels(policy=policy.name, outcome="fallback_allowed" if fallback else "allowed").inc()
+            if fallback:
+                metrics.FALLBACKS.labels(policy=policy.name, outcome="allowed").inc()
+            await self.app(scope, receive, with_headers(send, headers))
+            return
+        if fallback:
+            metrics.FALLBACKS.labels(policy=policy.name, outcome="limited").inc()
+        if self.shadow:
+            metrics.DECISIONS.labels(policy=policy.name, outcome="shadow_limited").inc()
+            await self.app(scope, receive, with_headers(send, headers))
+            return
+        outcome = "fallback_limited" if fallback else ("cached_limited" if decision.backend == "cache" else "limited")
+        metrics.DECISIONS.labels(policy=policy.name, outcome=outcome).inc()
+        seconds = retry_after(decision)
+        refused = [s.name for s in decision.states if not s.allowed]
+        await send_json(
+            send,
+            429,
+            {
+                "error": "rate_limited",
+                "message": f"too many requests for org {org} ({', '.join(refused)}); retry in {seconds} s",
+                "policy": policy.name,
+                "limits": refused,
+                "retry_after": seconds,
+            },
+            [*headers, (b"retry-after", str(seconds).encode())],
+        )
