@@ -1,0 +1,63 @@
+"""The ops console's entrypoint: page config, session state, sign-in and navigation.
+
+Run with ``launch-control console`` (or ``streamlit run console/app.py``). Pages live in
+``console/pages/<section>/``; the Controls page is registered only for launch leads.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # streamlit puts only console/ on the path
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from console.lib import auth_ui, context  # noqa: E402
+from launch_control.errors import LaunchControlError  # noqa: E402
+
+st.set_page_config(page_title="Launch Control", page_icon=":material/rocket_launch:", layout="wide")
+
+for key, default in (("lc_user", None), ("lc_dismissed", []), ("lc_failures", 0)):
+    st.session_state.setdefault(key, default)
+
+try:
+    ctx = context.context()
+except LaunchControlError as exc:
+    st.title("Launch Control")
+    st.error(f"The console cannot start: {exc}")
+    st.stop()
+
+st.session_state["lc_context"] = ctx
+with st.sidebar:
+    release = ctx.plan.release
+    st.markdown(f"### 🚀 Launch Control\n**{release.product} {release.version}** · stable {release.stable_version}")
+user = auth_ui.sidebar(ctx.store)
+st.session_state["lc_current_user"] = (
+    {"name": user.name, "role": user.role, "source": user.source} if user is not None else None
+)
+
+page = st.Page  # short alias for the table below
+pages: dict[str, list[st.Page]] = {
+    "Launch": [
+        page("pages/launch/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        page("pages/launch/checklist.py", title="Checklist", icon=":material/checklist:"),
+        page("pages/launch/timeline.py", title="Timeline", icon=":material/timeline:"),
+    ],
+    "Observe": [
+        page("pages/observe/metrics.py", title="Metrics", icon=":material/monitoring:"),
+        page("pages/observe/rate_limits.py", title="Rate limits", icon=":material/speed:"),
+    ],
+    "Respond": [
+        page("pages/respond/incidents.py", title="Incidents and runbook", icon=":material/emergency:"),
+    ],
+    "Review": [
+        page("pages/review/criteria.py", title="Success criteria", icon=":material/fact_check:"),
+    ],
+}
+if user is not None and user.can("control"):
+    pages["Respond"].insert(0, page("pages/respond/controls.py", title="Controls", icon=":material/tune:"))
+
+st.navigation(pages).run()

@@ -1,0 +1,76 @@
+"""Live launch status for the console: the degradation banner's data and the ramp position."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from console.lib import optional
+from launch_control.plan import Plan
+from launch_control.store import Store
+
+STATUS_KEY = "degradation"
+
+
+@dataclass(frozen=True)
+class Degradation:
+    degraded: bool
+    reason: str = ""
+    emergency: bool = False
+    since: str | None = None
+    source: str = ""
+    retry_in: float | None = None  # seconds from now until the next retry (None: not known)
+
+    @property
+    def key(self) -> str:
+        """Identifies one episode: a dismissed banner comes back for a new reason or source."""
+        return f"{self.source}|{self.since}|{self.reason}"
+
+
+def degradation(store: Store) -> Degradation:
+    """The effective degradation status (launch_control.degrade when present, else the store's raw value)."""
+    degrade = optional.load("launch_control.degrade")
+    raw: Any
+    if degrade is not None:
+        board = degrade.default_board(store)
+        try:
+            raw = board.get(getattr(degrade, "STATUS_KEY", STATUS_KEY))
+        except Exception:  # Redis down and no store copy: say nothing rather than fail the page
+            raw = None
+        status = degrade._effective(degrade._entries(raw)) if raw is not None else degrade.DegradationStatus()
+        data = status.to_dict()
+    else:
+        raw = store.get_status(STATUS_KEY)
+        data = raw if isinstance(raw, dict) else {}
+    state_degraded = bool(store.state().get("degraded"))
+    if not data.get("degraded") and not state_degraded:
+        return Degradation(False)
+    retry_in = None
+    if data.get("retry_after") is not None:
+        written = float(raw.get("_written_at", 0.0)) if isinstance(raw, dict) else 0.0
+        after = float(data["retry_after"])
+        retry_in = max(0.0, written + after - time.time()) if written else after
+    return Degradation(
+        True,
+        reason=str(data.get("reason") or "the launch state is marked degraded"),
+        emergency=bool(data.get("emergency")),
+        since=data.get("since"),
+        source=str(data.get("source") or ("state" if state_degraded else "")),
+        retry_in=retry_in,
+    )
+
+
+def hold_left(plan: Plan, state: dict[str, Any], now: dt.datetime) -> tuple[float | None, float | None]:
+    """(seconds left in the current step's hold, the hold's length), both scaled for rehearsals."""
+    step = state.get("current_step")
+    started = state.get("step_started_at")
+    if step is None or not 0 <= step < len(plan.canary.steps) or started is None:
+        return None, None
+    hold = plan.canary.steps[step].hold
+    if not hold:
+        return None, None
+    scale = float((state.get("extra") or {}).get("time_scale", 1.0) or 1.0)
+    length = hold / scale
+    return max(0.0, length - (now - started).total_seconds()), length

@@ -1,0 +1,53 @@
+"""Small display helpers shared by the console's pages: times, durations, status colours."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+from launch_control.units import format_duration
+
+VERDICT_ICON = {"pass": "✅", "fail": "❌", "hold": "⏸️", "pending": "⏳", "inconclusive": "⏸️"}
+SEV_COLOUR = {"SEV-1": "red", "SEV-2": "orange", "SEV-3": "blue", "sev1": "red", "sev2": "orange", "sev3": "blue"}
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def local(when: dt.datetime | None, tz: zoneinfo.ZoneInfo, fmt: str = "%a %H:%M:%S") -> str:
+    if when is None:
+        return "—"
+    return when.astimezone(tz).strftime(fmt)
+
+
+def ago(when: dt.datetime | None) -> str:
+    if when is None:
+        return "—"
+    seconds = (now() - when).total_seconds()
+    if seconds < 0:
+        return f"in {format_duration(-seconds)}"
+    return f"{format_duration(seconds)} ago"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    return format_duration(seconds)
+
+
+def parse_time(value: object) -> dt.datetime | None:
+    """A time from a status dict (ISO text, epoch seconds or a datetime), as aware UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if isinstance(value, (int, float)):
+        return dt.datetime.fromtimestamp(float(value), dt.UTC)
+    try:
+        parsed = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)

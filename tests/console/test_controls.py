@@ -1,0 +1,155 @@
+"""Controls: the emergency rollback button calls launch_control.rollback with the typed reason and
+the signed-in lead; every action needs a reason and a confirmation and is audited; Prefect being
+unreachable is said plainly."""
+
+from __future__ import annotations
+
+import datetime as dt
+import types
+
+import pytest
+
+
+@pytest.fixture
+def fake_rollback(monkeypatch):
+    import launch_control.rollback as rollback
+
+    calls: list[dict] = []
+
+    def emergency_rollback(plan, store, *, reason, actor, trigger="manual", **_):
+        calls.append({"plan": plan, "store": store, "reason": reason, "actor": actor, "trigger": trigger})
+        stage = types.SimpleNamespace(name="traffic", ok=True, elapsed=0.42, detail="canary 0%")
+        return types.SimpleNamespace(ok=True, ttr_seconds=3.21, stages=[stage], message="verified healthy on stable")
+
+    monkeypatch.setattr(rollback, "emergency_rollback", emergency_rollback)
+    return calls
+
+
+def _fill(at, key: str, reason: str | None, confirm: bool):
+    if reason is not None:
+        at.text_input(key=f"{key}-reason").input(reason)
+    if confirm:
+        at.checkbox(key=f"{key}-confirm").check()
+    at.button(key=f"{key}-go").click().run()
+    return at
+
+
+def test_rollback_button_calls_rollback_with_typed_reason(empty_store, console, fake_rollback):
+    at = console("controls", role="lead", name="lena")
+    _fill(at, "emergency", "canary 5xx spike seen by support", confirm=True)
+    assert not at.exception
+    assert len(fake_rollback) == 1
+    call = fake_rollback[0]
+    assert call["reason"] == "canary 5xx spike seen by support"
+    assert call["actor"] == "lena" and call["trigger"] == "console"
+    assert call["store"].launch_id == empty_store.launch_id
+    assert any(m.label == "Time to rollback" and m.value == "3.21 s" for m in at.metric)
+    assert any("TTR 3.21 s" in s.value for s in at.success)
+    event = empty_store.events(action="console.emergency_rollback")[0]
+    assert event["actor"] == "lena" and event["details"]["reason"] == "canary 5xx spike seen by support"
+
+
+@pytest.mark.parametrize(("reason", "confirm", "message"), [
+    ("", True, "Give a reason"),
+    ("looks bad", False, "Tick the confirmation"),
+])
+def test_rollback_needs_reason_and_confirmation(empty_store, console, fake_rollback, reason, confirm, message):
+    at = console("controls", role="lead")
+    _fill(at, "emergency", reason, confirm)
+    assert not fake_rollback
+    assert any(message in e.value for e in at.error)
+
+
+def test_prefect_unreachable_is_said_plainly(empty_store, console, monkeypatch):
+    from launch_control.servers import free_port
+
+    monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{free_port()}/api")
+    at = console("controls", role="lead", name="lena")
+    assert any("Prefect is unreachable" in w.value for w in at.warning)
+    _fill(at, "start_canary", "launch window open", confirm=True)
+    error = next(e.value for e in at.error)
+    assert "Prefect is unreachable" in error and "was not started" in error
+    event = empty_store.events(action="console.start_canary")[0]
+    assert event["actor"] == "lena" and event["details"]["started"] is False
+
+
+def test_prefect_not_configured(empty_store, console):
+    at = console("controls", role="lead")
+    assert any("Prefect is not configured" in w.value for w in at.warning)
+
+
+def test_pause_and_resume_are_audited(empty_store, console):
+    at = console("controls", role="lead", name="lena")
+    _fill(at, "pause", "waiting for the support queue", confirm=True)
+    assert empty_store.state()["paused"] is True
+    assert empty_store.events(action="engine.pause")[0]["details"]["reason"] == "waiting for the support queue"
+    assert any(s.value == "Resume ramp" for s in at.subheader)
+    _fill(at, "pause", "queue is calm", confirm=True)
+    assert empty_store.state()["paused"] is False
+    assert empty_store.events(action="engine.unpause")[0]["actor"] == "lena"
+
+
+def test_set_traffic_through_the_plans_router(empty_store, console, tmp_path, monkeypatch):
+    """A plan whose router is the dry-run ``noop`` router: the weight is set and audited."""
+    import yaml
+
+    from launch_control.plan import DEFAULT_PLAN
+
+    data = yaml.safe_load(DEFAULT_PLAN.read_text())
+    data["rollback"]["router"] = {"type": "noop"}
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(data))
+    monkeypatch.setenv("LAUNCH_CONTROL_PLAN", str(path))
+    at = console("controls", role="lead", name="lena")
+    at.slider(key="traffic-weight").set_value(25)
+    _fill(at, "traffic", "manual step to 25%", confirm=True)
+    assert any("25% of traffic" in s.value for s in at.success)
+    assert empty_store.state()["canary_weight"] == 25.0
+    event = empty_store.events(action="console.set_traffic")[0]
+    assert event["details"]["weight"] == 25.0 and event["details"]["ok"] is True
+
+
+def test_set_traffic_failure_is_reported(empty_store, console, monkeypatch):
+    monkeypatch.setenv("LAUNCH_CONTROL_ADMIN_TOKEN", "t")
+    at = console("controls", role="lead")
+    _fill(at, "traffic", "try it", confirm=True)  # the shipped plan's gateway on :8080 is not running here
+    assert any(e.value.startswith("Traffic not changed") for e in at.error)
+    assert empty_store.state()["canary_weight"] == 0.0
+
+
+@pytest.mark.slow
+def test_real_rollback_against_the_demo_stack(empty_store, console, tmp_path, monkeypatch):
+    """The button runs the real emergency rollback against a real gateway and shows its TTR."""
+    stack_module = pytest.importorskip("launch_control.demo.stack")
+    import yaml
+
+    from launch_control.plan import DEFAULT_PLAN, load_plan
+
+    plan = load_plan()
+    with stack_module.DemoStack(plan, free_ports=True, canary_weight=25.0) as stack:
+        data = yaml.safe_load(DEFAULT_PLAN.read_text())
+        gateway = {"type": "gateway", "url": stack.gateway_url}
+        data["rollback"]["router"] = gateway
+        data["rollback"]["deployer"] = gateway
+        data["rollback"]["health_checks"] = [{"name": "gateway", "url": f"{stack.gateway_url}/health"}]
+        data["rollback"]["notify"] = []
+        path = tmp_path / "plan.yaml"
+        path.write_text(yaml.safe_dump(data))
+        monkeypatch.setenv("LAUNCH_CONTROL_PLAN", str(path))
+        at = console("controls", role="lead", name="lena", timeout=120)
+        started = dt.datetime.now(dt.UTC)
+        _fill(at, "emergency", "drill from the console", confirm=True)
+        assert not at.exception
+        rollbacks = empty_store.rollbacks()
+        assert rollbacks and rollbacks[-1]["reason"] == "drill from the console"
+        assert rollbacks[-1]["actor"] == "lena" and rollbacks[-1]["trigger"] == "console"
+        assert rollbacks[-1]["started_at"] >= started - dt.timedelta(seconds=1)
+        ttr = rollbacks[-1]["ttr_seconds"]
+        assert rollbacks[-1]["ok"] is True and ttr is not None and ttr < plan.rollback.ttr_budget
+        assert any(m.label == "Time to rollback" and m.value == f"{ttr:.2f} s" for m in at.metric)
+        import httpx
+
+        assert httpx.get(f"{stack.gateway_url}/health", timeout=2).status_code == 200
+        from launch_control.traffic import build_router
+
+        assert build_router(gateway).get_weight() == 0.0, "all traffic is back on stable"

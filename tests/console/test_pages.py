@@ -1,0 +1,165 @@
+"""Every console page renders with an empty store and with a full launch's data, and shows it."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import PAGES
+
+TITLES = {
+    "overview": "Launch overview",
+    "checklist": "Launch checklist",
+    "timeline": "Launch-day timeline",
+    "metrics": "Metrics",
+    "rate_limits": "Rate limits",
+    "incidents": "Incidents and runbook",
+    "controls": "Controls",
+    "criteria": "Success criteria",
+}
+
+
+def _ok(at) -> None:
+    assert not at.exception, at.exception[0].message + "\n" + "\n".join(at.exception[0].stack_trace)
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+@pytest.mark.parametrize("data", ["full_store", "empty_store"])
+def test_every_page_renders(page, data, request, console):
+    request.getfixturevalue(data)
+    at = console(page, role="lead")
+    _ok(at)
+    assert [t.value for t in at.title] == [TITLES[page]]
+
+
+def metrics_by_label(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_overview_shows_the_launch(full_store, console):
+    at = console("overview")
+    _ok(at)
+    shown = metrics_by_label(at)
+    assert shown["Phase"] == "complete"
+    assert shown["Canary v3.0.0"] == "100%" and shown["Stable v2.9.0"] == "0%"
+    assert shown["Step 4 of 4"] == "100%"
+    assert shown["Last rollback TTR"] == "38.2 s"
+    assert shown["Incidents"] == "1 open"
+    verdicts = [m.value for m in at.markdown if "**pass**" in m.value or "**hold**" in m.value]
+    assert verdicts and "error rate" in verdicts[0]
+
+
+def test_overview_hold_countdown(empty_store, plan, console):
+    from launch_control.store import utcnow
+
+    empty_store.update_state(phase="canary", current_step=1, canary_weight=5.0, step_started_at=utcnow())
+    at = console("overview")
+    _ok(at)
+    step = next(m for m in at.metric if m.label.startswith("Step"))
+    assert step.label == "Step 2 of 4" and step.value == "5%"
+    assert "left of 1h" in step.proto.delta  # plan: 5% held 1 hour
+
+
+def test_overview_empty_store(empty_store, console):
+    at = console("overview")
+    _ok(at)
+    shown = metrics_by_label(at)
+    assert shown["Phase"] == "planned" and shown["Step"] == "not started"
+    assert shown["Last rollback TTR"] == "no rollback yet"
+    assert any("No gate has judged" in c.value for c in at.caption)
+
+
+def test_degradation_banner_emergency_and_dismiss(empty_store, console):
+    from launch_control.degrade import StoreBoard, set_degraded
+
+    set_degraded(StoreBoard(empty_store), "live model outage", retry_after=30, emergency=True, source="breaker:model")
+    at = console("overview")
+    _ok(at)
+    assert len(at.error) == 1
+    text = at.error[0].value
+    assert "EMERGENCY" in text and "live model outage" in text and "Next retry in" in text
+    dismiss = next(b for b in at.button if b.label == "Dismiss")
+    dismiss.click().run()
+    assert not at.error, "a dismissed banner stays hidden for the session"
+
+
+def test_degradation_banner_warning_when_not_emergency(empty_store, console):
+    from launch_control.degrade import StoreBoard, clear_degraded, set_degraded
+
+    board = StoreBoard(empty_store)
+    set_degraded(board, "simulated answers: model slow", retry_after=None)
+    at = console("overview")
+    assert len(at.warning) == 1 and "simulated answers" in at.warning[0].value and not at.error
+    clear_degraded(board)
+    at.run()
+    assert not at.warning
+
+
+def test_metrics_charts_with_limits_and_markers(full_store, console):
+    at = console("metrics")
+    _ok(at)
+    charts = at.get("plotly_chart")
+    assert len(charts) == 6
+    import json
+
+    error_chart = json.loads(charts[0].proto.spec)
+    names = {trace["name"] for trace in error_chart["data"]}
+    assert names == {"canary"}, "in the last hour the release takes all traffic"
+    texts = [a["text"] for a in error_chart["layout"]["annotations"]]
+    assert {"SEV-3 5%", "SEV-2 10%", "SEV-1 20%"} <= set(texts)
+    points = sum(len(trace["x"]) for trace in error_chart["data"])
+    assert 0 < points <= 2 * 400, "72 h are drawn downsampled"
+    at.radio(key="metrics_range").set_value("72 hours").run()
+    _ok(at)
+    error_chart = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert {trace["name"] for trace in error_chart["data"]} == {"stable", "canary"}
+    texts = [a["text"] for a in error_chart["layout"]["annotations"]]
+    assert "1%" in texts and "100%" in texts, "weight changes are marked"
+    assert any(t.startswith("rollback TTR 38") for t in texts), "the rollback is marked"
+    csv_button = at.get("download_button")
+    assert csv_button
+
+
+def test_metrics_empty(empty_store, console):
+    at = console("metrics")
+    _ok(at)
+    assert any("No metric samples" in i.value for i in at.info)
+
+
+def test_timeline_planned_against_actual(full_store, console):
+    import json
+
+    at = console("timeline")
+    _ok(at)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    names = [trace["name"] for trace in spec["data"]]
+    assert names[0] == "planned" and "actual · done" in names
+    table = at.dataframe[0].value
+    assert list(table["status"]).count("done") == 13
+    assert table["flow run"].iloc[0] == "00000000-0000-0000-0000-000000000001"
+
+
+def test_timeline_links_to_prefect_ui(full_store, console, monkeypatch):
+    monkeypatch.setenv("PREFECT_UI_URL", "http://127.0.0.1:4200")
+    at = console("timeline")
+    _ok(at)
+    table = at.dataframe[0].value
+    assert table["flow run"].iloc[0] == "http://127.0.0.1:4200/runs/flow-run/00000000-0000-0000-0000-000000000001"
+
+
+def test_incidents_log_roster_and_templates(full_store, console):
+    at = console("incidents")
+    _ok(at)
+    log = at.dataframe[0].value
+    assert list(log["status"]) == ["open", "resolved"]
+    roster = next(d.value for d in at.dataframe if "contact" in d.value.columns)
+    assert "Priya Raman" in list(roster["name"])
+    code = at.code
+    assert code and "incident #2" in code[0].value and "Stable error rate above 5%" in code[0].value
+
+
+def test_rate_limits_say_plainly_when_no_data(empty_store, console, monkeypatch):
+    monkeypatch.setenv("LAUNCH_CONTROL_RATELIMIT_METRICS_URLS", "http://127.0.0.1:9/metrics")
+    at = console("rate_limits")
+    _ok(at)
+    infos = [i.value for i in at.info]
+    assert any(i.startswith("No rate-limit data") for i in infos)
+    assert any(i.startswith("No per-org data") for i in infos)
