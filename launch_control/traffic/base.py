@@ -7,7 +7,10 @@ already has is a success.
 
 from __future__ import annotations
 
+import math
 from typing import Protocol, runtime_checkable
+
+from launch_control.errors import UsageError
 
 
 @runtime_checkable
@@ -22,3 +25,14 @@ class TrafficRouter(Protocol):
 
     def healthy(self) -> bool:
         """Whether the traffic plane answers (for status pages and pre-flight checks)."""
+
+
+def check_percent(canary_percent: float) -> float:
+    """A canary weight as a float in 0–100, or a ``UsageError`` saying what is wrong."""
+    try:
+        value = float(canary_percent)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"canary weight must be a number of percent, not {canary_percent!r}") from exc
+    if math.isnan(value) or not 0.0 <= value <= 100.0:
+        raise UsageError(f"canary weight must be between 0 and 100 percent, not {canary_percent!r}")
+    return value
