@@ -1,0 +1,287 @@
+"""Simulation study: how soon, and how falsely, three gate rules roll back a canary step.
+
+Thousands of simulated canary steps — healthy, or degraded by 1.5×/2×/5× stable's error rate or
+by +20 %/+50 % latency (every quantile scaled, so p95 too) — at 1 % and 5 % of 50 req/s, one
+analysis interval a minute, held as long as the plan holds that step (1 % → 30 min, 5 % → 1 h).
+Each step is judged by:
+
+  (a) thresholds  the plan's fixed gate every interval: SEV limits + compare_to_stable,
+                  failure_limit consecutive failing intervals (``Gate`` with sequential off);
+  (b) flagger     a Flagger-style threshold count: a check fails when the canary's error rate
+                  or p95 exceeds a fixed limit; rollback after 5 failed checks (Flagger's
+                  ``threshold: 5``); intervals with fewer than min_requests are skipped (Flagger
+                  would fail them: "no values"). The two limits are tuned the way an operator
+                  would, on separate healthy runs: the tightest with <= alpha/2 false rollbacks each;
+  (c) sequential  the full gate with the sequential test on (absolute limits still fire).
+
+Printed per scenario and rule: the rollback rate within the hold (for healthy steps: the false-
+rollback rate), and the median and p95 time to rollback — "never" when fewer than half (or 95 %)
+of runs rolled back within the hold. For (c) on healthy steps: the share promoted early and when.
+
+    .venv/bin/python bench/gate_detection.py              # the plan's settings (study tolerances)
+    .venv/bin/python bench/gate_detection.py --plan-tolerances --runs 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from launch_control.analysis import Gate  # noqa: E402
+from launch_control.observations import Observation, VersionWindow  # noqa: E402
+from launch_control.plan import load_plan  # noqa: E402
+
+# The built-in gateway's histogram (launch_control/gateway/app.py LATENCY_BUCKETS).
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0)
+RATE = 50.0  # requests per second over both versions
+STABLE_ERROR = 0.01
+LAT_MEDIAN, LAT_SIGMA = 0.3, 0.5  # lognormal: p95 ≈ 0.68 s
+AT = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+
+SCENARIOS = [
+    ("healthy", 1.0, 1.0),
+    ("errors 1.5x", 1.5, 1.0),
+    ("errors 2x", 2.0, 1.0),
+    ("errors 5x", 5.0, 1.0),
+    ("p95 +20%", 1.0, 1.2),
+    ("p95 +50%", 1.0, 1.5),
+]
+
+
+def bucket_probs(scale: float) -> np.ndarray:
+    """Probability of each histogram bucket (and +Inf) for the lognormal latency scaled by ``scale``."""
+    cdf = [0.5 * (1 + math.erf(math.log(b / (LAT_MEDIAN * scale)) / (LAT_SIGMA * math.sqrt(2)))) for b in BUCKETS]
+    edges = np.array([0.0, *cdf, 1.0])
+    return np.diff(edges)
+
+
+def quantile(q: float, cum: list[tuple[float, int]]) -> float | None:
+    """Prometheus' histogram_quantile (linear inside the bucket)."""
+    total = cum[-1][1]
+    if total <= 0:
+        return None
+    rank = q * total
+    prev_b, prev_c = 0.0, 0
+    for b, c in cum:
+        if c >= rank:
+            if math.isinf(b):
+                return prev_b
+            return prev_b + (b - prev_b) * ((rank - prev_c) / (c - prev_c) if c > prev_c else 0.0)
+        prev_b, prev_c = b, c
+    return prev_b
+
+
+def simulate(rng: np.random.Generator, runs: int, hold: int, weight: float, err_mult: float, lat_mult: float):
+    """Per run and interval: requests, errors and cumulative histograms of both versions."""
+    per = RATE * 60
+    nc = rng.poisson(per * weight, (runs, hold))
+    ns = rng.poisson(per * (1 - weight), (runs, hold))
+    xc = rng.binomial(nc, min(1.0, STABLE_ERROR * err_mult))
+    xs = rng.binomial(ns, STABLE_ERROR)
+    hc = np.cumsum(rng.multinomial(nc, bucket_probs(lat_mult)), axis=-1)
+    hs = np.cumsum(rng.multinomial(ns, bucket_probs(1.0)), axis=-1)
+    return nc, ns, xc, xs, hc, hs
+
+
+def window(n: int, x: int, cum_row: np.ndarray) -> VersionWindow:
+    cum = [(b, int(c)) for b, c in zip((*BUCKETS, math.inf), cum_row, strict=True)]
+    return VersionWindow(
+        requests=int(n),
+        errors=int(x),
+        latency_p50=quantile(0.5, cum),
+        latency_p95=quantile(0.95, cum),
+        latency_p99=quantile(0.99, cum),
+        latency_buckets=cum,
+    )
+
+
+def run_gate(analysis, data, hold: int) -> tuple[np.ndarray, np.ndarray]:
+    """Interval (1-based) of rollback and of early promotion per run; 0 = never within the hold."""
+    nc, ns, xc, xs, hc, hs = data
+    runs = nc.shape[0]
+    rollback = np.zeros(runs, dtype=int)
+    promote = np.zeros(runs, dtype=int)
+    gate = Gate(analysis)
+    for r in range(runs):
+        gate.reset()
+        for k in range(hold):
+            obs = Observation(
+                at=AT,
+                interval=60.0,
+                stable=window(ns[r, k], xs[r, k], hs[r, k]),
+                canary=window(nc[r, k], xc[r, k], hc[r, k]),
+            )
+            verdict = gate.judge(obs)
+            if verdict.promote and not promote[r]:
+                promote[r] = k + 1
+            if verdict.rollback:
+                rollback[r] = k + 1
+                break
+    return rollback, promote
+
+
+def p95_array(cum: np.ndarray) -> np.ndarray:
+    """histogram_quantile(0.95) over [..., bucket] cumulative counts, vectorised; NaN without requests."""
+    total = cum[..., -1].astype(float)
+    rank = 0.95 * total
+    bounds = np.array([0.0, *BUCKETS])
+    idx = np.argmax(cum >= rank[..., None], axis=-1)  # first bucket whose count reaches the rank
+    idx = np.minimum(idx, len(BUCKETS) - 1)  # +Inf bucket: report the last finite bound
+    upper = bounds[idx + 1]
+    lower = bounds[idx]
+    prev = np.where(idx > 0, np.take_along_axis(cum, np.maximum(idx - 1, 0)[..., None], -1)[..., 0], 0)
+    here = np.take_along_axis(cum, idx[..., None], -1)[..., 0]
+    share = np.where(here > prev, (rank - prev) / np.maximum(here - prev, 1), 0.0)
+    out = lower + (upper - lower) * np.clip(share, 0, 1)
+    return np.where(total > 0, out, np.nan)
+
+
+def flagger_checks(data, min_requests: int, error_limit: float, p95_limit: float) -> np.ndarray:
+    """Failed checks per (run, interval): canary error rate or p95 above its limit."""
+    nc, ns, xc, xs, hc, hs = data
+    with np.errstate(divide="ignore", invalid="ignore"):
+        err = np.where(nc > 0, xc / np.maximum(nc, 1), 0.0)
+    p95 = np.nan_to_num(p95_array(hc), nan=0.0)
+    return (nc >= min_requests) & ((err > error_limit) | (p95 > p95_limit))
+
+
+def first_reaching(failed: np.ndarray, threshold: int) -> np.ndarray:
+    """Interval (1-based) where the running count of failed checks reaches ``threshold``; 0 = never."""
+    count = np.cumsum(failed, axis=1)
+    hit = count >= threshold
+    return np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, 0)
+
+
+ERROR_LIMITS = (0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.15, 0.2)
+P95_MULTIPLES = (1.1, 1.2, 1.25, 1.3, 1.4, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0)
+
+
+def calibrate_flagger(rng, runs: int, hold: int, weight: float, min_requests: int, alpha: float, threshold: int = 5):
+    """Tune Flagger's two limits as an operator would: the tightest each with false rollbacks <= alpha/2."""
+    data = simulate(rng, runs, hold, weight, 1.0, 1.0)
+    baseline = LAT_MEDIAN * math.exp(1.6449 * LAT_SIGMA)
+    error_limit = next(
+        (e for e in ERROR_LIMITS if np.mean(first_reaching(flagger_checks(data, min_requests, e, 1e9), threshold) > 0)
+         <= alpha / 2),
+        ERROR_LIMITS[-1],
+    )
+    p95_limit = next(
+        (m * baseline for m in P95_MULTIPLES
+         if np.mean(first_reaching(flagger_checks(data, min_requests, 1.0, m * baseline), threshold) > 0) <= alpha / 2),
+        P95_MULTIPLES[-1] * baseline,
+    )
+    return error_limit, p95_limit
+
+
+def summarise(times: np.ndarray) -> tuple[float, str, str]:
+    """(share that happened, median, p95) with never-happened runs counted as infinitely late."""
+    t = np.where(times > 0, times.astype(float), np.inf)
+    rate = float(np.mean(times > 0))
+
+    def fmt(q: float) -> str:
+        v = float(np.quantile(t, q, method="higher"))
+        return "never" if math.isinf(v) else f"{v:.0f} min"
+
+    return rate, fmt(0.5), fmt(0.95)
+
+
+def median_minutes(times: np.ndarray) -> float:
+    t = np.where(times > 0, times.astype(float), np.inf)
+    return float(np.quantile(t, 0.5, method="higher"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=400, help="simulated steps per degraded scenario and traffic level")
+    parser.add_argument("--healthy-runs", type=int, default=1500, help="simulated healthy steps per traffic level")
+    parser.add_argument("--seed", type=int, default=20250101)
+    parser.add_argument("--error-tolerance", type=float, default=0.002, help="sequential error-rate tolerance")
+    parser.add_argument("--latency-tolerance", type=float, default=0.1, help="sequential latency tolerance")
+    parser.add_argument("--plan-tolerances", action="store_true", help="use the plan's tolerances unchanged")
+    args = parser.parse_args()
+
+    plan = load_plan()
+    base = plan.analysis
+    seq = base.sequential
+    if not args.plan_tolerances:
+        seq = seq.model_copy(
+            update={"error_rate_tolerance": args.error_tolerance, "latency_tolerance": args.latency_tolerance}
+        )
+    seq = seq.model_copy(update={"early_promotion": True})
+    sequential = base.model_copy(update={"sequential": seq})
+    thresholds = base.model_copy(update={"sequential": seq.model_copy(update={"enabled": False})})
+    rng = np.random.default_rng(args.seed)
+    holds = {0.01: int(plan.canary.steps[0].hold // 60), 0.05: int(plan.canary.steps[1].hold // 60)}
+
+    print(
+        f"stable error rate {STABLE_ERROR:.0%}, latency lognormal median {LAT_MEDIAN} s (p95 "
+        f"{LAT_MEDIAN * math.exp(1.6449 * LAT_SIGMA):.2f} s), {RATE:g} req/s, 1-minute intervals, gateway buckets"
+    )
+    print(
+        f"plan: failure_limit {base.failure_limit}, min_requests {base.min_requests}; sequential alpha {seq.alpha:g}, "
+        f"error tolerance {seq.error_rate_tolerance * 100:g} points, latency tolerance {seq.latency_tolerance:.0%}, "
+        f"min_samples {seq.min_samples}, early promotion on"
+    )
+    started = time.perf_counter()
+    flagger = {
+        w: calibrate_flagger(rng, args.healthy_runs, h, w, base.min_requests, seq.alpha) for w, h in holds.items()
+    }
+    baseline = LAT_MEDIAN * math.exp(1.6449 * LAT_SIGMA)
+    for w, (e, p) in flagger.items():
+        print(
+            f"flagger at {w:.0%}: error rate > {e:.1%} or p95 > {p:.2f} s ({p / baseline:.2f}x baseline) fails a "
+            f"check; 5 failed checks roll back (tuned on separate healthy runs: <= alpha/2 false rollbacks each)"
+        )
+    missed: list[str] = []
+    header = f"{'scenario':<13} {'traffic':>7} {'runs':>5}  " + "  ".join(
+        f"{name:^27}" for name in ("(a) thresholds", "(b) flagger", "(c) sequential")
+    )
+    print()
+    print(header)
+    print(f"{'':<13} {'':>7} {'':>5}  " + "  ".join(f"{'rollback  median     p95':^27}" for _ in range(3)))
+    for weight, hold in holds.items():
+        for name, err_mult, lat_mult in SCENARIOS:
+            runs = args.healthy_runs if name == "healthy" else args.runs
+            data = simulate(rng, runs, hold, weight, err_mult, lat_mult)
+            a_times, _ = run_gate(thresholds, data, hold)
+            b_times = first_reaching(flagger_checks(data, base.min_requests, *flagger[weight]), 5)
+            c_times, c_promote = run_gate(sequential, data, hold)
+            cells = []
+            for times in (a_times, b_times, c_times):
+                rate, med, p95 = summarise(times)
+                cells.append(f"{rate:>7.1%}  {med:>7}  {p95:>7}")
+            print(f"{name:<13} {weight:>7.0%} {runs:>5}  " + "  ".join(f"{c:^27}" for c in cells))
+            if name == "healthy":
+                rate, med, _ = summarise(c_promote)
+                print(f"{'':<13} {'':>7} {'':>5}  (c) promoted early in {rate:.1%} of healthy runs, median {med}")
+                if float(np.mean(c_times > 0)) > seq.alpha:
+                    missed.append(f"{weight:.0%} healthy: sequential false-rollback rate above alpha")
+                if rate <= 0.5:
+                    missed.append(f"{weight:.0%} healthy: early promotion in {rate:.1%} of runs (target: most)")
+            else:
+                c_med = median_minutes(c_times)
+                best_other = min(median_minutes(a_times), median_minutes(b_times))
+                if math.isinf(c_med):
+                    missed.append(f"{weight:.0%} {name}: sequential median detection 'never' within the hold")
+                elif not math.isinf(best_other) and c_med * 2 > best_other:
+                    missed.append(
+                        f"{weight:.0%} {name}: sequential median {c_med:.0f} min is not 2x sooner than "
+                        f"{best_other:.0f} min"
+                    )
+    print(f"\n{time.perf_counter() - started:.0f} s")
+    print("targets missed:" if missed else "targets: all met")
+    for line in missed:
+        print(f"  - {line}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

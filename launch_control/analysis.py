@@ -1,0 +1,463 @@
+"""The gate: one analysis interval of canary and stable numbers → pass / hold / fail, in plain words.
+
+``Gate(plan.analysis).judge(observation)`` is called once per interval by the engine (and by the
+backtest and the simulation study); ``reset()`` when a new step begins. Pure logic: no I/O.
+
+Per interval, in order:
+
+1. **hold** when there is nothing to judge — the metric source is down, no requests at all, or
+   fewer canary requests than ``min_requests``. Holds never count toward failure (and do not break
+   a streak of failing intervals either: a blip in the metrics is not evidence of health).
+2. **fail** when the canary breaches an absolute SEV limit of the plan (severity = the worst
+   level; SEV-1 rolls back at once); when it is *clearly* worse than stable per
+   ``compare_to_stable`` (both the ratio and the delta exceeded, and — for error rates — an exact
+   one-sided test says the excess is not noise at ``compare_to_stable.significance``); or when the
+   sequential test (``launch_control.sequential``) finds a regression beyond the tolerance.
+   ``failure_limit`` consecutive failing intervals → ``rollback``. The sequential test's fail
+   rolls back at once: it already weighs every interval of the step at false-alarm rate alpha.
+3. **both versions bad**: when stable breaches the same limit as the canary, the cause is shared
+   (a dependency, the database, the model provider) and rolling back would not help: the gate
+   holds, says so, and carries the severity for the incident process — unless the canary is
+   clearly worse than stable, which still fails.
+4. **pass** otherwise, saying what the evidence is so far; ``promote`` when the sequential test
+   proves the canary no worse (every test that applies) and the plan allows early promotion.
+
+No division by zero, no NaN: a silent version, zero traffic and zero errors are all explicit
+cases with their own reasons.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from launch_control.observations import Observation, VersionWindow
+from launch_control.sequential import LatencyTest, StreamResult, TwoStreamTest
+
+# Metrics judged per request: meaningless on a handful of requests, so they wait for min_requests.
+REQUEST_METRICS = ("error_rate", "latency_avg", "latency_p50", "latency_p95", "latency_p99")
+LATENCY_METRICS = ("latency_avg", "latency_p50", "latency_p95", "latency_p99")
+# How many requests a quantile needs before comparing it with stable's means something: ~5 above it.
+_QUANTILE_MIN = {"latency_p50": 10, "latency_p95": 100, "latency_p99": 500}
+_WORDS = {
+    "error_rate": "error rate",
+    "latency_avg": "average latency",
+    "latency_p50": "p50 latency",
+    "latency_p95": "p95 latency",
+    "latency_p99": "p99 latency",
+    "cpu": "CPU",
+    "memory": "memory",
+    "availability": "availability",
+}
+_LEVELS = {"sev1": "SEV-1", "sev2": "SEV-2", "sev3": "SEV-3"}
+_RANK = {"SEV-1": 1, "SEV-2": 2, "SEV-3": 3}
+
+
+@dataclass
+class Verdict:
+    outcome: Literal["pass", "hold", "fail"]  # this interval's judgement
+    reason: str  # plain language, e.g. "canary error rate 12.4% > 10% (SEV-2), 2 of 2 intervals"
+    severity: str | None = None  # "SEV-1" | "SEV-2" | "SEV-3" for fail (and breaches), else None
+    rollback: bool = False  # failure_limit consecutive failing intervals reached (or SEV-1) → roll back now
+    promote: bool = False  # sequential test proved canary no worse AND plan allows early promotion
+    details: dict = field(default_factory=dict)  # numbers behind the reason (JSON-able)
+
+
+# --- formatting --------------------------------------------------------------------------------------
+
+
+def _usable(value: float | None) -> bool:
+    return value is not None and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def metric_words(metric: str) -> str:
+    return _WORDS.get(metric, metric.replace("_", " "))
+
+
+def format_value(metric: str, value: float, *, precise: bool = True) -> str:
+    """12.4% for ratios, 420 ms / 3.20 s for durations; limits (precise=False) drop noise: 10%, 3 s."""
+    if metric.startswith("latency"):
+        if value < 1:
+            return f"{value * 1000:.0f} ms"
+        return f"{value:.2f} s" if precise else f"{value:g} s"
+    return f"{value * 100:.1f}%" if precise else f"{value * 100:g}%"
+
+
+def _points(diff: float) -> str:
+    return f"{diff * 100:+.2f} points"
+
+
+def _count(n: float) -> str:
+    return f"{n:,.0f}"
+
+
+def _worst(levels: list[str]) -> str | None:
+    return min(levels, key=lambda s: _RANK[s]) if levels else None
+
+
+def classify(metric: str, value: float | None, analysis: Any) -> str | None:
+    """The SEV level ("SEV-1" … "SEV-3") that ``value`` breaches for ``metric`` in the plan, or None."""
+    threshold = analysis.metrics.get(metric)
+    if threshold is None or not _usable(value):
+        return None
+    level = threshold.breached(float(value))  # type: ignore[arg-type]
+    return _LEVELS.get(level) if level else None
+
+
+def _limit(metric: str, analysis: Any, severity: str) -> float | None:
+    threshold = analysis.metrics.get(metric)
+    return getattr(threshold, severity.replace("SEV-", "sev"), None) if threshold else None
+
+
+@dataclass
+class _Breach:
+    metric: str
+    value: float
+    severity: str
+    limit: float
+    direction: str
+
+    def words(self, role: str) -> str:
+        sign = ">" if self.direction == "above" else "<"
+        return (
+            f"{role} {metric_words(self.metric)} {format_value(self.metric, self.value)} {sign} "
+            f"{format_value(self.metric, self.limit, precise=False)} ({self.severity})"
+        )
+
+    def as_dict(self, role: str) -> dict[str, Any]:
+        return {"version": role, "metric": self.metric, "value": self.value, "limit": self.limit,
+                "severity": self.severity}
+
+
+# --- exact binomial tail for "clearly worse" -----------------------------------------------------------
+
+
+def binomial_upper_tail(k: int, n: int, p: float) -> float:
+    """P(Binomial(n, p) >= k), exact, in log space (no scipy)."""
+    if k <= 0:
+        return 1.0
+    if k > n or p <= 0:
+        return 0.0
+    if p >= 1:
+        return 1.0
+    log_p, log_q = math.log(p), math.log1p(-p)
+    lg_n1 = math.lgamma(n + 1)
+    total = 0.0
+    first = None
+    for i in range(k, n + 1):
+        term = lg_n1 - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q
+        if first is None:
+            first = term
+        total += math.exp(term - first)
+        if i > n * p and math.exp(term - first) < 1e-12:  # past the mode: the rest is negligible
+            break
+    return min(1.0, math.exp(first + math.log(total))) if first is not None else 0.0
+
+
+def excess_p_value(canary: VersionWindow, stable: VersionWindow) -> float:
+    """One-sided p-value that the canary's error share exceeds stable's, given the errors seen.
+
+    Conditional on the total number of errors, under equal rates the canary's count is
+    Binomial(total, canary's share of requests) (the Poisson approximation of Fisher's test).
+    """
+    total = canary.errors + stable.errors
+    share = canary.requests / (canary.requests + stable.requests)
+    return binomial_upper_tail(canary.errors, total, share)
+
+
+# --- the gate ----------------------------------------------------------------------------------------
+
+
+class Gate:
+    """Judges every analysis interval of one step; stateful across the step's intervals."""
+
+    def __init__(self, analysis: Any):
+        self.analysis = analysis
+        seq = analysis.sequential
+        self._errors: TwoStreamTest | None = None
+        self._latency: LatencyTest | None = None
+        if seq.enabled:
+            self._errors = TwoStreamTest(seq.alpha, seq.error_rate_tolerance)
+            self._latency = LatencyTest(seq.alpha, seq.latency_tolerance, min_reference=max(100, analysis.min_requests))
+        self.reset()
+
+    def reset(self) -> None:
+        """A new step begins: the streaks and the sequential evidence start afresh."""
+        self.failures = 0  # consecutive failing intervals (holds neither add nor break the streak)
+        self.holds = 0  # consecutive holds
+        self.intervals = 0
+        if self._errors:
+            self._errors.reset()
+        if self._latency:
+            self._latency.reset()
+
+    # --- the judgement -------------------------------------------------------------------------------
+
+    def judge(self, obs: Observation) -> Verdict:
+        a = self.analysis
+        self.intervals += 1
+        window = f"{obs.interval:g} s" if obs.interval else "the interval"
+        if obs.error:
+            return self._hold(f"metric source down: {obs.error}", {"source_error": obs.error})
+        canary, stable = obs.canary, obs.stable
+        nc = canary.requests if canary else 0
+        ns = stable.requests if stable else 0
+        details: dict[str, Any] = {"canary": _numbers(canary), "stable": _numbers(stable), "interval": self.intervals}
+
+        sequential = self._update_sequential(canary, stable)
+        if sequential:
+            details["sequential"] = {name: r.as_dict() for name, r in sequential.items()}
+
+        canary_breaches = self._breaches(canary)
+        stable_breaches = {b.metric: b for b in self._breaches(stable)}
+        if nc == 0 and not canary_breaches:
+            if ns == 0:
+                return self._hold(f"no data: 0 requests in the last {window}", details)
+            return self._hold(f"no data: 0 canary requests in the last {window} ({_count(ns)} stable)", details)
+
+        own = [b for b in canary_breaches if b.metric not in stable_breaches]
+        shared = [b for b in canary_breaches if b.metric in stable_breaches]
+        clearly_worse = self._compare(canary, stable)
+        seq_fails = {name: r for name, r in sequential.items() if r.decision == "fail"}
+        details["breaches"] = [b.as_dict("canary") for b in canary_breaches] + [
+            b.as_dict("stable") for b in stable_breaches.values()
+        ]
+
+        # --- fail --------------------------------------------------------------------------------
+        if own or clearly_worse or seq_fails:
+            parts = [b.words("canary") for b in sorted(own, key=lambda b: _RANK[b.severity])]
+            parts += [text for _, text in clearly_worse]
+            parts += [self._sequential_words(name, r) for name, r in seq_fails.items()]
+            severity = _worst([b.severity for b in own])
+            if severity is None:
+                # Under the absolute limits: classify what the canary shows, at least SEV-3.
+                found = [classify(b.metric, b.value, a) for b in shared]
+                severity = _worst([s for s in found if s]) or "SEV-3"
+            self.failures += 1
+            self.holds = 0
+            shown = min(self.failures, a.failure_limit)
+            reason = "; ".join(parts) + f", {shown} of {a.failure_limit} intervals"
+            rollback = self.failures >= a.failure_limit
+            if severity == "SEV-1" and not rollback:
+                reason += "; SEV-1 rolls back at once"
+                rollback = True
+            elif seq_fails and not rollback:
+                reason += "; the sequential test weighs the whole step, so it rolls back at once"
+                rollback = True
+            if shared:
+                stable_words = ", ".join(stable_breaches[b.metric].words("stable") for b in shared)
+                reason += f"; stable breaches too: {stable_words}"
+            metric = (own[0].metric if own else clearly_worse[0][0] if clearly_worse else next(iter(seq_fails)))
+            details.update(
+                consecutive_failures=self.failures,
+                failure_limit=a.failure_limit,
+                metric=metric,
+                failed_by=(["threshold"] if own else []) + (["compare_to_stable"] if clearly_worse else [])
+                + (["sequential"] if seq_fails else []),
+            )
+            return Verdict("fail", reason, severity=severity, rollback=rollback, details=details)
+
+        # --- proven no worse (may pass a thin interval: the evidence is cumulative) -------------
+        proven = bool(sequential) and all(r.decision == "pass" for r in sequential.values())
+        enough_for_promotion = self._errors is not None and self._errors.canary_n >= a.sequential.min_samples
+        promote = proven and enough_for_promotion and a.sequential.early_promotion
+
+        # --- hold: both bad, or too little traffic -------------------------------------------------
+        if shared:
+            words = "; ".join(
+                f"{b.words('canary')} but {stable_breaches[b.metric].words('stable')}" for b in shared
+            )
+            details["shared"] = True
+            return self._hold(
+                f"both versions breach: {words} — a shared dependency, not the canary; holding",
+                details,
+                severity=_worst([b.severity for b in shared]),
+            )
+        if nc < a.min_requests and not promote:
+            text = f"not enough traffic: {_count(nc)} canary requests < {a.min_requests}"
+            if sequential:
+                seen = max(r.canary_n for r in sequential.values())
+                text += f" (the sequential test keeps counting: {_count(seen)} canary requests in this step)"
+            return self._hold(text, details)
+
+        # --- pass --------------------------------------------------------------------------------
+        self.failures = 0
+        self.holds = 0
+        parts = [self._health_words(canary, stable)] if nc >= a.min_requests else []
+        if sequential:
+            if proven:
+                parts.append(self._proven_words(sequential))
+                if not enough_for_promotion:
+                    parts.append(f"early promotion waits for {a.sequential.min_samples} canary requests")
+                elif not a.sequential.early_promotion:
+                    parts.append("early promotion is off in the plan")
+                else:
+                    parts.append("promoting early")
+            else:
+                parts.append(self._evidence_words(sequential))
+        if stable is None or ns == 0:
+            parts.append("stable silent: absolute limits only")
+        details["proven_no_worse"] = proven
+        return Verdict("pass", "; ".join(parts), promote=promote, details=details)
+
+    # --- pieces --------------------------------------------------------------------------------------
+
+    def _hold(self, reason: str, details: dict[str, Any], severity: str | None = None) -> Verdict:
+        self.holds += 1
+        limit = self.analysis.inconclusive_limit
+        details = {**details, "holds": self.holds, "inconclusive": self.holds >= limit}
+        if self.holds >= limit:
+            reason += f"; {self.holds} holds in a row (inconclusive limit {limit})"
+        return Verdict("hold", reason, severity=severity, details=details)
+
+    def _breaches(self, window: VersionWindow | None) -> list[_Breach]:
+        if window is None:
+            return []
+        thin = window.requests < max(1, self.analysis.min_requests)
+        found = []
+        for metric, threshold in self.analysis.metrics.items():
+            if metric in REQUEST_METRICS and thin:
+                continue
+            value = window.metric(metric)
+            if not _usable(value):
+                continue
+            level = threshold.breached(float(value))
+            if level:
+                found.append(
+                    _Breach(metric, float(value), _LEVELS[level], float(getattr(threshold, level)), threshold.direction)
+                )
+        return found
+
+    def _compare(self, canary: VersionWindow | None, stable: VersionWindow | None) -> list[tuple[str, str]]:
+        """(metric, reason) for each way the canary is clearly worse than stable this interval."""
+        cmp = self.analysis.compare_to_stable
+        minimum = max(1, self.analysis.min_requests)
+        if not cmp.enabled or canary is None or stable is None:
+            return []
+        if canary.requests < minimum or stable.requests < minimum:
+            return []
+        found = []
+        rc, rs = canary.error_rate, stable.error_rate
+        if _usable(rc) and _usable(rs) and rc > cmp.max_error_rate_ratio * rs and rc - rs > cmp.min_error_rate_delta:
+            p = excess_p_value(canary, stable)
+            if p < cmp.significance:
+                found.append(
+                    (
+                        "error_rate",
+                        f"canary error rate {format_value('error_rate', rc)} vs stable "
+                        f"{format_value('error_rate', rs)} (over {cmp.max_error_rate_ratio:g}× and "
+                        f"{_points(rc - rs)}, p = {p:.2g})",
+                    )
+                )
+        for metric in LATENCY_METRICS:
+            if metric not in self.analysis.metrics:
+                continue
+            need = max(minimum, _QUANTILE_MIN.get(metric, minimum))
+            if canary.requests < need or stable.requests < need:
+                continue
+            vc, vs = canary.metric(metric), stable.metric(metric)
+            if not (_usable(vc) and _usable(vs)):
+                continue
+            if vc > cmp.max_latency_ratio * vs and vc - vs > cmp.min_latency_delta:
+                found.append(
+                    (
+                        metric,
+                        f"canary {metric_words(metric)} {format_value(metric, vc)} vs stable "
+                        f"{format_value(metric, vs)} (over {cmp.max_latency_ratio:g}× and "
+                        f"+{format_value(metric, vc - vs)})",
+                    )
+                )
+        return found
+
+    def _update_sequential(
+        self, canary: VersionWindow | None, stable: VersionWindow | None
+    ) -> dict[str, StreamResult]:
+        if self._errors is None or self._latency is None:
+            return {}
+        if canary is not None and stable is not None:
+            self._errors.update(canary.requests, canary.errors, stable.requests, stable.errors)
+            self._latency.update(canary.requests, canary.latency_buckets, stable.requests, stable.latency_buckets)
+        results: dict[str, StreamResult] = {}
+        if self._errors.canary_n > 0:
+            results["error_rate"] = self._errors.result()
+        if self._latency.active:
+            results["latency"] = self._latency.result()
+        return results
+
+    def _sequential_words(self, name: str, r: StreamResult) -> str:
+        seq = self.analysis.sequential
+        if name == "error_rate":
+            text = (
+                f"sequential test: canary error rate worse than stable by more than "
+                f"{seq.error_rate_tolerance * 100:g} points — "
+                f"{format_value('error_rate', r.canary_rate or 0.0)} vs "
+                f"{format_value('error_rate', r.stable_rate or 0.0)} over {_count(r.canary_n)} canary requests"
+            )
+            if r.lower is not None:
+                text += f" (always-valid {1 - seq.alpha:.0%} bound: at least {_points(r.lower)})"
+            return text
+        bound, ref = r.extra.get("bound"), r.extra.get("reference")
+        return (
+            f"sequential test: canary latency more than {seq.latency_tolerance:.0%} worse than stable — "
+            f"{format_value('error_rate', r.canary_rate or 0.0)} of canary requests slower than "
+            f"{format_value('latency', bound or 0.0)} vs {format_value('error_rate', r.stable_rate or 0.0)} of stable "
+            f"slower than {format_value('latency', ref or 0.0)}, over {_count(r.canary_n)} canary requests"
+        )
+
+    def _proven_words(self, results: dict[str, StreamResult]) -> str:
+        seq = self.analysis.sequential
+        parts = []
+        for name, r in results.items():
+            if name == "error_rate":
+                text = (
+                    f"error rate no worse than stable + {seq.error_rate_tolerance * 100:g} points"
+                    f" ({format_value('error_rate', r.canary_rate or 0.0)} vs "
+                    f"{format_value('error_rate', r.stable_rate or 0.0)}, {_count(r.canary_n)} canary requests"
+                )
+                if r.upper is not None:
+                    text += f", always-valid bound {_points(r.upper)}"
+                parts.append(text + ")")
+            else:
+                parts.append(f"latency no more than {seq.latency_tolerance:.0%} slower")
+        return "sequential test proved " + " and ".join(parts) + f" at alpha {seq.alpha:g}"
+
+    def _evidence_words(self, results: dict[str, StreamResult]) -> str:
+        parts = []
+        for name, r in results.items():
+            what = "error rate" if name == "error_rate" else "slow-request share"
+            parts.append(
+                f"{what} {format_value('error_rate', r.canary_rate or 0.0)} vs stable "
+                f"{format_value('error_rate', r.stable_rate or 0.0)} over {_count(r.canary_n)} canary requests, "
+                f"evidence of harm {r.evidence_fail:.2g} and of safety {r.evidence_pass:.2g} "
+                f"(decides at {r.threshold:g})"
+            )
+        return "sequential test not yet conclusive: " + "; ".join(parts)
+
+    def _health_words(self, canary: VersionWindow | None, stable: VersionWindow | None) -> str:
+        if canary is None:
+            return "canary silent"
+        parts = []
+        for metric in ("error_rate", "latency_p95"):
+            vc = canary.metric(metric)
+            if not _usable(vc):
+                continue
+            text = f"{metric_words(metric)} {format_value(metric, vc)}"
+            vs = stable.metric(metric) if stable is not None else None
+            if _usable(vs):
+                text += f" (stable {format_value(metric, vs)})"
+            parts.append(text)
+        body = ", ".join(parts) or "no request metrics"
+        return f"canary healthy over {_count(canary.requests)} requests: {body}"
+
+
+def _numbers(window: VersionWindow | None) -> dict[str, Any] | None:
+    if window is None:
+        return None
+    data: dict[str, Any] = {"requests": window.requests, "errors": window.errors}
+    for metric in ("error_rate", "latency_avg", "latency_p50", "latency_p95", "latency_p99", "cpu", "memory",
+                   "availability"):
+        value = window.metric(metric)
+        if _usable(value):
+            data[metric] = value
+    return data
