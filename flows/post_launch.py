@@ -32,8 +32,15 @@ def _open(plan_path: str | None) -> tuple[Any, Any]:
     return plan, Store(launch_id=plan.launch_id)
 
 
-def run_phase(plan: Any, store: Any, phase: str | None = None, *, now: dt.datetime | None = None,
-              source: Any = None, manager: Any = None) -> dict[str, Any]:
+def run_phase(
+    plan: Any,
+    store: Any,
+    phase: str | None = None,
+    *,
+    now: dt.datetime | None = None,
+    source: Any = None,
+    manager: Any = None,
+) -> dict[str, Any]:
     """One monitoring run for ``phase`` (None: whatever phase it is); skips outside the window."""
     from launch_control import monitoring
     from launch_control.incidents import production_manager
@@ -156,7 +163,10 @@ def post_launch_deployments(
             schedule = Cron(spec["cron"], timezone=spec["timezone"])
         deployments.append(
             flows[spec["flow"]].to_deployment(
-                name=name, schedules=[schedule], parameters=parameters, tags=["launch-control", plan.name],
+                name=name,
+                schedules=[schedule],
+                parameters=parameters,
+                tags=["launch-control", plan.name],
                 description=f"{plan.release.product} {plan.release.version}: {name}",
             )
         )
