@@ -40,6 +40,9 @@ CHANNELS = Registry(
 )
 
 SKIPPED = "skipped: "
+# After this many deliveries in a row fail, a channel gets one attempt per message (no retries)
+# until it succeeds again: a dead endpoint must not hold a backlog for attempts × timeout each.
+FAIL_FAST_AFTER = 3
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ class Notifier:
         self._configs = {c.name: c for c in plan.notifications.channels}
         self._channels: dict[str, Channel | Exception] = dict(channels or {})
         self._workers: dict[str, _Worker] = {}
+        self._failures: dict[str, int] = {}
         self._lock = threading.Lock()
         self._pending = 0
         self._idle = threading.Condition(self._lock)
@@ -248,6 +252,8 @@ class Notifier:
         started = time.monotonic()
         channel = self._channel(name)
         policy = self._policy(name)
+        if self._failures.get(name, 0) >= FAIL_FAST_AFTER:
+            policy = RetryPolicy(1, policy.base_delay, policy.max_delay, policy.timeout)
         attempts, error, body, ok = 0, "", "", False
         if isinstance(channel, Exception):
             error = str(channel)
@@ -270,6 +276,8 @@ class Notifier:
                 if attempts < policy.attempts:
                     time.sleep(policy.delay(attempts))
         result = SendResult(name, ok, attempts, error, body, time.monotonic() - started)
+        if not result.skipped:
+            self._failures[name] = 0 if ok else self._failures.get(name, 0) + 1
         self._record(message, result)
         if not ok and not result.skipped:
             log.warning("notification %s to %s failed after %d attempt(s): %s", message.kind, name, attempts, error)

@@ -144,3 +144,22 @@ def test_unreachable_endpoint_fails_after_retries(plan, sqlite_store, monkeypatc
     p = channels_plan(plan, {"name": "dead", "type": kind, key: "TEST_DEAD"})
     result = Notifier(p, sqlite_store, retry=RetryPolicy(2, 0.01, 0.02, 1.0)).send_sync("test", "s", "t")["dead"]
     assert not result.ok and result.attempts == 2 and "cannot reach" in result.error
+
+
+def test_a_dead_channel_fails_fast_after_repeated_failures(plan, sqlite_store, receiver, monkeypatch):
+    from launch_control.notify import FAIL_FAST_AFTER
+    from launch_control.servers import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}/x"
+    monkeypatch.setenv("TEST_DEAD", dead)
+    p = channels_plan(plan, {"name": "dead", "type": "webhook", "url_env": "TEST_DEAD"})
+    notifier = Notifier(p, sqlite_store, retry=RetryPolicy(3, 0.01, 0.02, 1.0))
+    for i in range(FAIL_FAST_AFTER + 1):
+        notifier.send("test", f"message {i}", "t")
+    assert notifier.flush(10)
+    assert [r["attempts"] for r in sqlite_store.notifications()] == [3] * FAIL_FAST_AFTER + [1]
+    # once it answers again, it gets full retries back
+    monkeypatch.setenv("TEST_DEAD", receiver.url + "/back")
+    assert notifier.send_sync("test", "back", "t")["dead"].ok
+    receiver.answer("/back", (503, "busy", 0), (200, "ok", 0))
+    assert notifier.send_sync("test", "again", "t")["dead"].attempts == 2
