@@ -63,7 +63,8 @@ class Clock:
 
 @dataclass
 class RampResult:
-    """How a ramp ended: ``completed``, ``rolled_back``, ``rollback_failed`` or ``stopped``."""
+    """How a ramp ended: ``completed``, ``rolled_back``, ``rollback_failed``, or ``rollback_needed``
+    (an engine with ``auto_rollback=False`` leaves the rollback to its caller, e.g. a flow)."""
 
     outcome: str
     reason: str
@@ -131,6 +132,8 @@ class Engine:
         incidents: Any = None,
         notifier: Any = None,
         out: Callable[[str], None] | None = None,
+        auto_rollback: bool = True,
+        min_interval: float | None = None,
     ):
         if time_scale is not None and time_scale <= 0:
             raise UsageError(f"time scale must be positive (got {time_scale:g}); 1 runs the plan at its real durations")
@@ -145,6 +148,12 @@ class Engine:
         self._notifier = notifier
         self.out = out or (lambda line: log.info("%s", line))
         self._incident_rollback: RampResult | None = None
+        # False (the Prefect flows): a needed rollback ends the step with outcome
+        # "rollback_needed" and the flow runs its rollback sub-flow instead.
+        self.auto_rollback = auto_rollback
+        # Compressing the interval as much as the holds leaves too few requests per interval at 1%
+        # for the gate to judge; rehearsals keep the interval at least this long (seconds).
+        self._min_interval = min_interval
 
     # --- parts built on first use ---------------------------------------------------------------------
 
@@ -156,8 +165,15 @@ class Engine:
         return self._time_scale
 
     @property
+    def min_interval(self) -> float:
+        if self._min_interval is None:
+            recorded = self.store.state()["extra"].get("min_interval")
+            self._min_interval = float(recorded or MIN_INTERVAL)
+        return max(MIN_INTERVAL, self._min_interval)
+
+    @property
     def interval(self) -> float:
-        return max(MIN_INTERVAL, self.plan.analysis.interval / self.time_scale)
+        return max(self.min_interval, self.plan.analysis.interval / self.time_scale)
 
     def hold_seconds(self, step: int) -> float:
         return self.plan.canary.steps[step].hold / self.time_scale
@@ -203,7 +219,10 @@ class Engine:
                 from launch_control.incidents import IncidentManager  # type: ignore[import-not-found]
 
                 self._incidents = IncidentManager(
-                    self.plan, self.store, notifier=self.notifier, rollback=self._request_rollback
+                    self.plan,
+                    self.store,
+                    notifier=self.notifier,
+                    rollback=self._request_rollback if self.auto_rollback else None,
                 )
             except Exception as exc:
                 log.warning("incident management unavailable: %s", exc)
@@ -299,7 +318,12 @@ class Engine:
             step_started_at=None,
             launch_started_at=utcnow(),
             paused=False,
-            extra={**(state.get("extra") or {}), "time_scale": self.time_scale, "observed": 0.0},
+            extra={
+                **(state.get("extra") or {}),
+                "time_scale": self.time_scale,
+                "min_interval": self.min_interval,
+                "observed": 0.0,
+            },
         )
         self._heartbeat()
         self.store.audit(self.actor, "engine.start", time_scale=self.time_scale, restart=restart)
@@ -468,6 +492,10 @@ class Engine:
     def roll_back(self, reason: str, *, trigger: str = "gate") -> RampResult:
         """Emergency rollback (traffic first) through ``launch_control.rollback``."""
         state = self.store.state()
+        if not self.auto_rollback:
+            self._say(f"rollback needed ({trigger}): {reason}")
+            self.store.audit(self.actor, "engine.rollback_needed", reason=reason, trigger=trigger)
+            return RampResult("rollback_needed", reason, state["current_step"], float(state["canary_weight"]))
         self._say(f"ROLLING BACK ({trigger}): {reason}")
         if self._rollback_fn is not None:
             result = self._rollback_fn(reason=reason, trigger=trigger)

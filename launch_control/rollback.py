@@ -122,18 +122,45 @@ def _safe(what: str, action: Callable[[], Any]) -> Any:
         return None
 
 
-def _degrade(active: bool, reason: str) -> None:
-    """Tell banners a rollback is in progress (launch_control.degrade, when present)."""
-    try:
-        from launch_control import degrade
-    except ImportError:
-        return
-    name = "set_rollback_in_progress" if active else "clear_rollback_in_progress"
-    func = getattr(degrade, name, None)
-    if func is None:
-        return
-    with contextlib.suppress(Exception):
-        func(reason) if active else func()
+class _Banner:
+    """'Rollback in progress' on the shared degradation status (launch_control.degrade), off the
+    clock: the writes run on one background thread, in order; the final one is waited for briefly
+    (after the TTR is taken) so a short-lived CLI process does not leave the banner up."""
+
+    def __init__(self, store: Store, actor: str):
+        self.store, self.actor = store, actor
+        self._thread: threading.Thread | None = None
+
+    def _run(self, job: Callable[[], Any], wait: float = 0.0) -> None:
+        previous = self._thread
+
+        def work() -> None:
+            if previous is not None:
+                previous.join(5)
+            with contextlib.suppress(Exception):
+                job()
+
+        self._thread = threading.Thread(target=work, name="rollback-banner", daemon=True)
+        self._thread.start()
+        if wait:
+            self._thread.join(wait)
+
+    def start(self, reason: str) -> None:
+        try:
+            from launch_control import degrade
+        except ImportError:
+            return
+        if hasattr(degrade, "rollback_started"):
+            board = lambda: degrade.default_board(self.store)  # noqa: E731
+            self._run(lambda: degrade.rollback_started(reason, board(), actor=self.actor))
+
+    def finish(self) -> None:
+        try:
+            from launch_control import degrade
+        except ImportError:
+            return
+        if hasattr(degrade, "rollback_finished"):
+            self._run(lambda: degrade.rollback_finished(degrade.default_board(self.store)), wait=2.0)
 
 
 def verify_health(plan: Plan, deadline: float, router: Any = None) -> tuple[bool, str, int]:
@@ -281,7 +308,8 @@ def _rollback(
         ),
     )
     _safe("record the phase", lambda: store.update_state(phase="rolling_back"))
-    _degrade(True, f"rollback in progress: {reason}")
+    banner = _Banner(store, actor)
+    banner.start(reason)
 
     # 1. traffic — first, because every second here is users served by the bad version.
     traffic_ok, traffic_at = False, None
@@ -372,7 +400,7 @@ def _rollback(
             message=result.message,
         ),
     )  # fmt: skip
-    _degrade(False, "")
+    banner.finish()
     ttr = f"{result.ttr_seconds:.2f} s" if result.ttr_seconds is not None else "not verified"
     say(f"{'ROLLED BACK' if result.ok else 'ROLLBACK FAILED'} — TTR {ttr} (budget {budget:g} s)")
     if flush and used is not None and hasattr(used, "flush"):

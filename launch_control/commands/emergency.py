@@ -40,7 +40,7 @@ def split_words(words: list[str]) -> tuple[str | None, str]:
         return None, words[0]
     if len(words) == 2:
         return words[0], words[1]
-    raise UsageError(f'expected {USAGE} — quote the reason (got {len(words)} words: {" ".join(words)!r})')
+    raise UsageError(f"expected {USAGE} — quote the reason (got {len(words)} words: {' '.join(words)!r})")
 
 
 def _actor(explicit: str | None) -> str:
@@ -55,7 +55,7 @@ def rollback_now(plan: Any, store: Any, *, version: str | None, reason: str, act
     from launch_control.rollback import emergency_rollback
 
     if not reason.strip():
-        raise UsageError(f'give a reason: {USAGE}')
+        raise UsageError(f"give a reason: {USAGE}")
     if version is not None and not version.strip():
         raise UsageError("the version is empty; leave it out to roll back to the plan's stable version")
     result = emergency_rollback(

@@ -103,3 +103,45 @@ def health_app(state: dict[str, Any]):
         return JSONResponse({"status": "ok", "version": "v2.9.0"}, status_code=state.get("status", 200))
 
     return Starlette(routes=[Route("/health", health)])
+
+
+def stack_plan(
+    base: Plan,
+    stack: Any,
+    *,
+    interval: str = "1s",
+    holds: tuple[str, ...] = ("2s", "2s", "2s"),
+    min_requests: int = 2,
+    ttr_budget: str = "15s",
+    dead_url: str | None = None,
+) -> Plan:
+    """The plan pointed at a running DemoStack: gateway router, deployer and metric source, the
+    gateway's /health as the rollback's health check, short holds for a compressed ramp."""
+    data = dump_plan(base)
+    gateway, token = stack.gateway_url, stack.admin_token
+    weights = [s["weight"] for s in data["canary"]["steps"]]
+    steps = [{"weight": w, "hold": h} for w, h in zip(weights, holds, strict=False)] + [{"weight": weights[-1]}]
+    data["canary"] = {**data["canary"], "steps": steps}
+    data["analysis"].update(
+        interval=interval,
+        min_requests=min_requests,
+        metric_source={"type": "gateway", "url": dead_url or gateway + "/metrics"},
+        probes=[gateway + "/health"],
+    )
+    data["rollback"].update(
+        ttr_budget=ttr_budget,
+        router={"type": "gateway", "url": gateway, "token": token},
+        deployer={"type": "gateway", "url": gateway, "token": token},
+        health_checks=[{"name": "gateway-health", "url": gateway + "/health", "expect_status": 200}],
+    )
+    data["smoke_tests"]["base_url"] = gateway
+    return parse_plan(data, base.source or "<test plan>")
+
+
+def dead_notifiers(base: Plan, dead_url: str) -> Plan:
+    """Every notification channel a webhook to a closed port: every send fails."""
+    data = dump_plan(base)
+    data["notifications"]["channels"] = [
+        {"name": c.name, "type": "webhook", "url": dead_url} for c in base.notifications.channels
+    ]
+    return parse_plan(data, base.source or "<test plan>")

@@ -119,8 +119,9 @@ def test_store_down_does_not_stop_the_traffic_switch(rb_plan, tmp_path):
 
 def test_failed_verification_is_reported(rb_plan, sqlite_store, health):
     health["status"] = 503
-    result = emergency_rollback(rb_plan, sqlite_store, reason="r", actor="a", router=NoopRouter(5),
-                                deployer=NoopDeployer(), budget=1.0)
+    result = emergency_rollback(
+        rb_plan, sqlite_store, reason="r", actor="a", router=NoopRouter(5), deployer=NoopDeployer(), budget=1.0
+    )
     assert not result.ok and result.ttr_seconds is None
     assert "503" in result.stage("verify").detail
     assert sqlite_store.state()["phase"] == "rollback_failed"
@@ -131,8 +132,9 @@ def test_concurrent_rollbacks_join(rb_plan, sqlite_store):
     results = []
 
     def go():
-        results.append(emergency_rollback(rb_plan, sqlite_store, reason="r", actor="a", router=router,
-                                          deployer=NoopDeployer()))
+        results.append(
+            emergency_rollback(rb_plan, sqlite_store, reason="r", actor="a", router=router, deployer=NoopDeployer())
+        )
 
     threads = [threading.Thread(target=go) for _ in range(3)]
     for t in threads:
@@ -143,13 +145,15 @@ def test_concurrent_rollbacks_join(rb_plan, sqlite_store):
     assert len(sqlite_store.rollbacks()) + sum(r.joined for r in results) >= 3
     assert sum(not r.joined for r in results) == len(sqlite_store.rollbacks())
     # running again afterwards is just as safe (idempotent stages)
-    assert emergency_rollback(rb_plan, sqlite_store, reason="again", actor="a", router=router,
-                              deployer=NoopDeployer()).ok
+    assert emergency_rollback(
+        rb_plan, sqlite_store, reason="again", actor="a", router=router, deployer=NoopDeployer()
+    ).ok
 
 
 def test_named_target_version_goes_to_the_deployer(rb_plan, sqlite_store):
     deployer = NoopDeployer()
-    result = emergency_rollback(rb_plan, sqlite_store, reason="r", actor="a", router=NoopRouter(5),
-                                deployer=deployer, target_version="v2.8.1")
+    result = emergency_rollback(
+        rb_plan, sqlite_store, reason="r", actor="a", router=NoopRouter(5), deployer=deployer, target_version="v2.8.1"
+    )
     assert result.ok and deployer.calls == [("stable", "v2.8.1")]
     assert sqlite_store.rollbacks()[-1]["target_version"] == "v2.8.1"

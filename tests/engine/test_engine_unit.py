@@ -151,8 +151,10 @@ def test_a_live_engine_holds_the_lease(plan, sqlite_store):
     engine = make(plan, sqlite_store)
     engine.begin()
     sqlite_store.update_state(
-        extra={**sqlite_store.state()["extra"], "engine": {"pid": os.getppid(), "host": os.uname().nodename,
-                                                          "at": utcnow().isoformat()}}
+        extra={
+            **sqlite_store.state()["extra"],
+            "engine": {"pid": os.getppid(), "host": os.uname().nodename, "at": utcnow().isoformat()},
+        }
     )
     with pytest.raises(EngineBusy, match="is running this launch"):
         make(plan, sqlite_store).begin()
@@ -160,8 +162,9 @@ def test_a_live_engine_holds_the_lease(plan, sqlite_store):
 
 def test_pause_after_inconclusive_limit_and_resume(plan, sqlite_store):
     clock = FakeClock()
-    gate = ScriptedGate(lambda n, _o: Verdict("hold", "not enough traffic (3 < 20 requests)") if n <= 12
-                        else Verdict("pass", "ok"))
+    gate = ScriptedGate(
+        lambda n, _o: Verdict("hold", "not enough traffic (3 < 20 requests)") if n <= 12 else Verdict("pass", "ok")
+    )
     engine = make(plan, sqlite_store, clock=clock, gate=gate)
 
     def resume_later(t):

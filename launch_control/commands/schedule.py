@@ -1,0 +1,84 @@
+"""``launch-control schedule``: the plan's timeline as Prefect deployments with cron schedules.
+
+Prints the planned runs (``--dry-run`` stops there), then serves the deployments from this
+process (``pause_on_shutdown=False``) until Ctrl-C — or, with ``--pool NAME``, registers them on a
+work pool for ``prefect worker start --pool NAME`` on other machines. Schedules need a real
+Prefect server: ``PREFECT_API_URL`` must point at one, or ``--start-server`` starts one here
+(``PREFECT_HOME`` in the data directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+from typing import Any
+
+from launch_control.errors import LaunchControlError, UsageError
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("schedule", help="turn the plan's timeline into scheduled Prefect deployments")
+    parser.add_argument("--date", help="launch date YYYY-MM-DD (default: timeline.date of the plan)")
+    parser.add_argument("--dry-run", action="store_true", help="print the schedule, create nothing")
+    parser.add_argument("--start-server", action="store_true", help="start a local Prefect server if none is set")
+    parser.add_argument("--pool", metavar="NAME", help="register on a work pool instead of serving here")
+    parser.add_argument("--port", type=int, default=None, help="port for --start-server (default 4200)")
+    parser.set_defaults(func=run_schedule)
+
+
+def _date(text: str | None) -> dt.date | None:
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--date {text!r} is not a date; write it as YYYY-MM-DD") from None
+
+
+def run_schedule(args: argparse.Namespace, ctx: Any) -> int:
+    from flows.deployments import planned_runs
+
+    plan = ctx.plan
+    runs = planned_runs(plan, _date(args.date))
+    print(f"{len(runs)} scheduled runs for {plan.release.product} {plan.release.version} ({plan.timeline.timezone}):")
+    for run in runs:
+        print(f"  {run.at:%Y-%m-%d %H:%M %Z}  cron '{run.cron}'  {run.entry_id:<26} {run.action}")
+    if args.dry_run:
+        return 0
+    server = None
+    if not os.environ.get("PREFECT_API_URL"):
+        if not args.start_server:
+            raise LaunchControlError(
+                "schedules need a Prefect server (the ephemeral one never fires them): run `prefect server start` "
+                "and export PREFECT_API_URL=http://127.0.0.1:4200/api, or pass --start-server to start one here"
+            )
+        from flows.server import PrefectServer
+        from launch_control.config import PORTS, data_dir
+
+        server = PrefectServer(data_dir() / "prefect", port=args.port or PORTS["prefect"], ui=True).start()
+        os.environ.update(server.env())
+        print(f"started a local Prefect server: {server.api_url.removesuffix('/api')} (PREFECT_HOME {server.home})")
+    try:
+        from flows.deployments import build_deployments, deploy_to_pool, serve_deployments
+
+        deployments = build_deployments(
+            plan,
+            plan_path=str(plan.source),
+            store_url=ctx.store.url,
+            launch_date=_date(args.date),
+            time_scale=args.time_scale or 1.0,
+        )
+        if args.pool:
+            deploy_to_pool(deployments, args.pool)
+            print(f"registered {len(deployments)} deployments on work pool {args.pool!r}; on each worker machine run:")
+            print(f"  PREFECT_API_URL={os.environ['PREFECT_API_URL']} prefect worker start --pool {args.pool}")
+            return 0
+        print(f"serving {len(deployments)} deployments (Ctrl-C stops serving; schedules stay active)")
+        serve_deployments(deployments)
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if server is not None:
+            server.stop()
