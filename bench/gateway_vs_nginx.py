@@ -1,0 +1,432 @@
+"""Latency the built-in gateway adds over calling the upstream directly, beside nginx ``split_clients``.
+
+Same two upstreams for both proxies: a trivial raw-ASGI "hello" server under uvicorn (uvloop,
+httptools), one process per version, so the upstream is not the bottleneck. Both proxies split
+5% to the canary by ``X-Org-Id`` (2,000 orgs), keep upstream connections alive, and run one
+worker pinned to core 0; upstreams and the load client share core 1 (when there are 2+ cores).
+
+Latency: paced open-loop asyncio load (aiohttp, 64 keep-alive connections) at 200 and 1,000
+req/s; after a warm-up, 3 rounds × 10 s per target, rounds interleaved (direct, gateway, nginx)
+so drift on a shared machine hits all three alike; figures are medians of the 3 runs.
+"Added" = proxy minus direct. Highest sustained rate: ``wrk`` (1 thread, 64 connections, 5 s)
+when installed, else a closed-loop asyncio client (then the client may be the limit).
+
+    .venv/bin/python bench/gateway_vs_nginx.py            # full run, ~4 min
+    .venv/bin/python bench/gateway_vs_nginx.py --quick    # 1 round × 3 s, for a smoke check
+
+Targets for the gateway: added p50 <= 0.8 ms and p99 <= 3 ms at both rates, 0 errors, and
+>= 2,500 req/s on one worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from launch_control.servers import ChildProcess, free_port, wait_for_http  # noqa: E402
+
+HOST = "127.0.0.1"
+CANARY_PERCENT = 5
+ORGS = [f"org-{i:04d}" for i in range(2000)]
+CONNECTIONS = 64
+TARGETS = ("direct", "gateway", "nginx")
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+
+
+# --- the trivial upstream (run as a child: this file with --serve-hello PORT) ----------------------
+
+
+async def hello(scope, receive, send):  # type: ignore[no-untyped-def]
+    if scope["type"] != "http":
+        return
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain"), (b"content-length", b"6")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"hello\n"})
+
+
+def serve_hello(port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        hello,
+        host=HOST,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="off",
+        access_log=False,
+        log_level="warning",
+        timeout_keep_alive=75,
+    )
+
+
+# --- processes --------------------------------------------------------------------------------------
+
+
+PIN = {"on": True}
+
+
+def cores() -> tuple[set[int] | None, set[int] | None]:
+    """(proxy core, everything else) when pinning and there are two cores to separate, else (None, None)."""
+    available = sorted(os.sched_getaffinity(0))
+    if len(available) < 2 or not PIN["on"]:
+        return None, None
+    return {available[0]}, set(available[1:])
+
+
+def pinned(cpus: set[int] | None):  # type: ignore[no-untyped-def]
+    if cpus is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
+def start(argv: list[str], name: str, cpus: set[int] | None, log: Path, env: dict[str, str] | None = None):
+    out = open(log, "ab")  # noqa: SIM115 - closed with the process at exit
+    return ChildProcess(argv, name=name, env=env, stdout=out, stderr=out, preexec_fn=pinned(cpus))
+
+
+def nginx_conf(tmp: Path, port: int, stable: int, canary: int) -> str:
+    user = "user root;" if os.geteuid() == 0 else ""
+    return textwrap.dedent(
+        f"""
+        {user}
+        worker_processes 1;
+        daemon off;
+        pid {tmp}/nginx.pid;
+        error_log {tmp}/nginx-error.log warn;
+        events {{ worker_connections 4096; }}
+        http {{
+            access_log off;
+            client_body_temp_path {tmp}/body;
+            proxy_temp_path {tmp}/proxy;
+            fastcgi_temp_path {tmp}/fastcgi;
+            uwsgi_temp_path {tmp}/uwsgi;
+            scgi_temp_path {tmp}/scgi;
+            split_clients "${{http_x_org_id}}" $launch_upstream {{
+                {CANARY_PERCENT}% canary;
+                * stable;
+            }}
+            upstream stable {{ server {HOST}:{stable}; keepalive {CONNECTIONS}; }}
+            upstream canary {{ server {HOST}:{canary}; keepalive {CONNECTIONS}; }}
+            server {{
+                listen {HOST}:{port} reuseport;
+                keepalive_requests 100000;
+                location / {{
+                    proxy_pass http://$launch_upstream;
+                    proxy_http_version 1.1;
+                    proxy_set_header Connection "";
+                    add_header X-Served-By $launch_upstream always;
+                }}
+            }}
+        }}
+        """
+    )
+
+
+@contextlib.contextmanager
+def plane(tmp: Path) -> Iterator[tuple[dict[str, str], dict[str, int]]]:
+    proxy_cpus, other_cpus = cores()
+    ports = {name: free_port() for name in ("stable", "canary", "gateway", "nginx")}
+    processes: list[ChildProcess] = []
+    try:
+        for role in ("stable", "canary"):
+            argv = [sys.executable, __file__, "--serve-hello", str(ports[role])]
+            processes.append(start(argv, role, other_cpus, tmp / f"{role}.log"))
+        env = {**os.environ, "LAUNCH_CONTROL_ADMIN_TOKEN": "bench-token", "LAUNCH_CONTROL_DATA_DIR": str(tmp)}
+        gateway = [sys.executable, "-m", "launch_control.gateway", "--stable", "stable", "--canary", "canary"]
+        gateway += ["--upstream", f"stable=http://{HOST}:{ports['stable']}"]
+        gateway += ["--upstream", f"canary=http://{HOST}:{ports['canary']}"]
+        gateway += ["--canary-weight", str(CANARY_PERCENT), "--port", str(ports["gateway"])]
+        processes.append(start(gateway, "gateway", proxy_cpus, tmp / "gateway.log", env=env))
+        urls = {
+            "direct": f"http://{HOST}:{ports['stable']}/hello",
+            "gateway": f"http://{HOST}:{ports['gateway']}/hello",
+        }
+        if NGINX:
+            conf = tmp / "nginx.conf"
+            conf.write_text(nginx_conf(tmp, ports["nginx"], ports["stable"], ports["canary"]))
+            processes.append(start([NGINX, "-p", str(tmp), "-c", str(conf)], "nginx", proxy_cpus, tmp / "nginx.log"))
+            urls["nginx"] = f"http://{HOST}:{ports['nginx']}/hello"
+        for role in ("stable", "canary"):
+            if not wait_for_http(f"http://{HOST}:{ports[role]}/", timeout=20, expect=200):
+                raise SystemExit(f"{role} upstream did not start; see {tmp}/{role}.log")
+        for name, url in urls.items():
+            if not wait_for_http(url, timeout=20, expect=200):
+                log = (tmp / f"{name}.log").read_text(errors="replace")[-2000:]
+                raise SystemExit(f"{name} did not start:\n{log}")
+        pids = {process.name: process.pid for process in processes}
+        yield urls, {"direct": pids["stable"], "gateway": pids["gateway"], "nginx": pids.get("nginx", 0)}
+    finally:
+        for process in reversed(processes):
+            process.stop()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` and its direct children (nginx's workers) so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+# --- load ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    sent: int = 0
+    seconds: float = 0.0
+
+    def quantile(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, max(0, int(q * len(ordered) + 0.5) - 1))] * 1000
+
+    @property
+    def achieved(self) -> float:
+        return self.sent / self.seconds if self.seconds else 0.0
+
+
+async def paced(session, url: str, rate: float, seconds: float, offset: int = 0) -> Run:  # type: ignore[no-untyped-def]
+    run = Run()
+    loop = asyncio.get_running_loop()
+    total = int(rate * seconds)
+    tasks = []
+
+    async def one(i: int) -> None:
+        headers = {"X-Org-Id": ORGS[(i * 7919) % len(ORGS)]}
+        started = time.perf_counter()
+        try:
+            async with session.get(url, headers=headers) as response:
+                await response.read()
+                if response.status != 200:
+                    run.errors += 1
+        except Exception:  # any failure is an error of this run, not a crash of the bench
+            run.errors += 1
+        run.latencies.append(time.perf_counter() - started)
+
+    begin = loop.time() + 0.005
+    for i in range(total):
+        delay = begin + i / rate - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.ensure_future(one(offset + i)))
+    await asyncio.gather(*tasks)
+    run.sent = total
+    run.seconds = loop.time() - begin
+    return run
+
+
+async def closed_loop(session, url: str, seconds: float) -> float:  # type: ignore[no-untyped-def]
+    done = 0
+    errors = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker(w: int) -> None:
+        nonlocal done, errors
+        i = w
+        while time.perf_counter() < deadline:
+            try:
+                async with session.get(url, headers={"X-Org-Id": ORGS[i % len(ORGS)]}) as response:
+                    await response.read()
+                    errors += response.status != 200
+            except Exception:
+                errors += 1
+            done += 1
+            i += CONNECTIONS
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(w) for w in range(CONNECTIONS)))
+    return done / (time.perf_counter() - started) if not errors else -1.0
+
+
+def wrk_max(url: str, seconds: int, tmp: Path, cpus: set[int] | None) -> tuple[float, int, str]:
+    """(req/s, errors, note) from wrk with 64 connections and varying org ids."""
+    script = tmp / "orgs.lua"
+    script.write_text(
+        "local n = 0\nrequest = function()\n  n = n + 1\n"
+        '  return wrk.format("GET", nil, {["X-Org-Id"] = string.format("org-%04d", n % 2000)})\nend\n'
+    )
+    argv = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "-s", str(script), url]
+    subprocess.run([*argv[:3], "-d1s", *argv[4:]], capture_output=True, preexec_fn=pinned(cpus), check=False)
+    out = subprocess.run(argv, capture_output=True, text=True, preexec_fn=pinned(cpus), check=False).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = 0
+    if match := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+        errors += int(match.group(1))
+    if match := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
+        errors += sum(int(x) for x in match.groups())
+    return rate, errors, "wrk"
+
+
+# --- the run ---------------------------------------------------------------------------------------
+
+
+async def measure(urls: dict[str, str], rates: list[float], rounds: int, seconds: float) -> dict:
+    import aiohttp
+
+    results: dict[tuple[str, float], list[Run]] = {}
+    connector = aiohttp.TCPConnector(limit=CONNECTIONS, keepalive_timeout=60)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=10)) as session:
+        for rate in rates:
+            for url in urls.values():  # warm-up: connections open, caches hot
+                await paced(session, url, rate, min(2.0, seconds))
+            for r in range(rounds):
+                for name, url in urls.items():
+                    run = await paced(session, url, rate, seconds, offset=r * 100_000)
+                    results.setdefault((name, rate), []).append(run)
+                    print(
+                        f"  {rate:>6.0f} req/s  round {r + 1}/{rounds}  {name:<8} p50 {run.quantile(0.5):6.2f} ms"
+                        f"  p99 {run.quantile(0.99):6.2f} ms  errors {run.errors}  ({run.achieved:.0f} req/s)",
+                        flush=True,
+                    )
+    return results
+
+
+async def python_max(urls: dict[str, str], seconds: float) -> dict[str, float]:
+    import aiohttp
+
+    out = {}
+    for name, url in urls.items():
+        connector = aiohttp.TCPConnector(limit=CONNECTIONS, keepalive_timeout=60)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            await closed_loop(session, url, 1.0)
+            out[name] = await closed_loop(session, url, seconds)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--serve-hello", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="1 round × 3 s (smoke check, not figures)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rates", default="200,1000")
+    parser.add_argument("--max-seconds", type=int, default=5)
+    parser.add_argument(
+        "--pin",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="pin the proxy to one core and the rest to the other (auto: only when the machine is not busy, "
+        "since a pinned process cannot escape a core other work is crowding)",
+    )
+    args = parser.parse_args()
+    busy = os.getloadavg()[0] >= (os.cpu_count() or 1)
+    PIN["on"] = args.pin == "yes" or (args.pin == "auto" and not busy)
+    if args.serve_hello:
+        serve_hello(args.serve_hello)
+        return 0
+    if args.quick:
+        args.rounds, args.seconds, args.max_seconds = 1, 3.0, 2
+    rates = [float(r) for r in args.rates.split(",")]
+    proxy_cpus, other_cpus = cores()
+    if other_cpus:
+        os.sched_setaffinity(0, other_cpus)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    print(
+        f"gateway vs nginx: {os.cpu_count()} cores (proxy pinned to {proxy_cpus or 'any'}, "
+        f"upstreams + client to {other_cpus or 'any'}), load average {os.getloadavg()[0]:.2f} at start"
+        + (" — the machine is busy: expect noisy figures" if busy else "")
+    )
+    if not NGINX:
+        print("nginx not installed: measuring direct and gateway only (install nginx for the comparison)")
+    with tempfile.TemporaryDirectory(prefix="lc-bench-") as tmp_name, plane(Path(tmp_name)) as (urls, pids):
+        tmp = Path(tmp_name)
+        started = time.monotonic()
+        results = asyncio.run(measure(urls, rates, args.rounds, args.seconds))
+        print("highest sustained rate ...", flush=True)
+        cpu_per_request: dict[str, float] = {}
+        if shutil.which("wrk"):
+            maxima = {}
+            for name, url in urls.items():
+                before = cpu_seconds(pids[name])
+                maxima[name] = wrk_max(url, args.max_seconds, tmp, other_cpus)
+                served = maxima[name][0] * (args.max_seconds + 1)  # the 1 s warm-up ran at about that rate too
+                cpu_per_request[name] = (cpu_seconds(pids[name]) - before) / served * 1e6 if served else 0.0
+        else:
+            rates_py = asyncio.run(python_max(urls, args.max_seconds))
+            maxima = {name: (rate, 0 if rate >= 0 else 1, "asyncio client") for name, rate in rates_py.items()}
+        elapsed = time.monotonic() - started
+    print()
+    print(
+        f"Medians of {args.rounds} run(s) × {args.seconds:g} s, paced, {CONNECTIONS} keep-alive connections, "
+        f"{len(ORGS)} orgs, {CANARY_PERCENT}% canary; load average {os.getloadavg()[0]:.2f} at end"
+    )
+    header = f"{'target':<8} {'rate':>6} {'p50 ms':>8} {'p99 ms':>8} {'added p50':>10} {'added p99':>10} {'errors':>7}"
+    print(header)
+    print("-" * len(header))
+    verdicts = []
+    for rate in rates:
+        base = results[("direct", rate)]
+        base50 = statistics.median(r.quantile(0.5) for r in base)
+        base99 = statistics.median(r.quantile(0.99) for r in base)
+        for name in urls:
+            runs = results[(name, rate)]
+            p50 = statistics.median(r.quantile(0.5) for r in runs)
+            p99 = statistics.median(r.quantile(0.99) for r in runs)
+            errors = sum(r.errors for r in runs)
+            added50 = f"{p50 - base50:+.2f}" if name != "direct" else ""
+            added99 = f"{p99 - base99:+.2f}" if name != "direct" else ""
+            print(f"{name:<8} {rate:>6.0f} {p50:>8.2f} {p99:>8.2f} {added50:>10} {added99:>10} {errors:>7}")
+            if name == "gateway":
+                verdicts.append((f"added p50 {p50 - base50:+.2f} ms <= 0.8 at {rate:.0f}/s", p50 - base50 <= 0.8))
+                verdicts.append((f"added p99 {p99 - base99:+.2f} ms <= 3 at {rate:.0f}/s", p99 - base99 <= 3.0))
+                verdicts.append((f"0 errors at {rate:.0f}/s ({errors})", errors == 0))
+    print()
+    print("highest sustained rate (64 connections):")
+    for name, (rate, errors, tool) in maxima.items():
+        shown = f"{rate:,.0f} req/s" if rate >= 0 else "errors"
+        print(f"  {name:<8} {shown:>14}  errors {errors}  ({tool})")
+    if cpu_per_request:
+        print("CPU per request at saturation (robust to a busy machine; 1e6 / µs = req/s one free core could do):")
+        for name, micros in cpu_per_request.items():
+            role = "upstream (direct)" if name == "direct" else name
+            print(f"  {role:<18} {micros:6.0f} µs  → ~{1e6 / micros:,.0f} req/s per core" if micros else f"  {role}: -")
+    gw_rate, gw_errors, _ = maxima["gateway"]
+    verdicts.append(
+        (f"gateway sustains {gw_rate:,.0f} req/s >= 2,500 on one worker", gw_rate >= 2500 and not gw_errors)
+    )
+    print()
+    for text, ok in verdicts:
+        print(f"  [{'PASS' if ok else 'MISS'}] {text}")
+    print(f"\n(measured in {elapsed:.0f} s on a shared machine: treat single figures as noisy; compare medians)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
