@@ -34,6 +34,11 @@ if have nginx || [ -x /usr/sbin/nginx ]; then say "nginx: installed"
 elif apt_install nginx-light || apt_install nginx; then say "nginx: installed from Debian"
 else say "nginx: not available (nginx router tests will skip)"; fi
 
+# Prometheus for the prometheus metric-source test (started by the test itself on a free port)
+if have prometheus || [ -x /usr/bin/prometheus ]; then say "prometheus: installed"
+elif apt_install prometheus; then say "prometheus: installed from Debian"
+else say "prometheus: not available (the real-Prometheus test will skip)"; fi
+
 # Chromium for the console's headless browser test
 if have chromium; then say "chromium: installed"
 elif apt_install chromium; then say "chromium: installed from Debian"
