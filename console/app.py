@@ -33,7 +33,8 @@ except LaunchControlError as exc:
 st.session_state["lc_context"] = ctx
 with st.sidebar:
     release = ctx.plan.release
-    st.markdown(f"### 🚀 Launch Control\n**{release.product} {release.version}** · stable {release.stable_version}")
+    st.markdown(f"### :material/rocket_launch: Launch Control\n"
+                f"**{release.product} {release.version}** · stable {release.stable_version}")
 user = auth_ui.sidebar(ctx.store)
 st.session_state["lc_current_user"] = (
     {"name": user.name, "role": user.role, "source": user.source} if user is not None else None

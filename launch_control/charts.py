@@ -125,13 +125,19 @@ def gantt_figure(rows: Sequence[Mapping[str, Any]], *, now: dt.datetime | None =
             orientation="h", name=f"actual · {status}", marker={"color": STATUS_COLOURS.get(status, "#495057")},
             offsetgroup="actual", hovertemplate="%{y}<br>actual %{base|%H:%M}<extra>" + status + "</extra>",
         ))
+    # The day's span, not "until now": viewed days later, the bars would shrink to slivers.
+    times = [t for r in rows for t in (r["planned_start"], r["planned_end"], r.get("actual_start"), r.get("actual_end"))
+             if t is not None]
+    pad = dt.timedelta(minutes=20)
+    start, end = (min(times) - pad, max(times) + pad) if times else (None, None)
     shapes = []
-    if now is not None:
+    if now is not None and (start is None or start <= now <= end):
         shapes.append({"type": "line", "xref": "x", "x0": local(now), "x1": local(now), "yref": "paper", "y0": 0,
                        "y1": 1, "line": {"color": "#c92a2a", "width": 1}})
     fig.update_layout(
         barmode="group", height=height or max(260, 28 * len(rows) + 80), shapes=shapes,
-        margin={"l": 10, "r": 10, "t": 30, "b": 30}, xaxis={"type": "date"},
+        margin={"l": 10, "r": 10, "t": 30, "b": 30},
+        xaxis={"type": "date", **({"range": [local(start), local(end)]} if start is not None else {})},
         yaxis={"autorange": "reversed"}, legend={"orientation": "h", "y": 1.08},
     )
     return fig

@@ -31,8 +31,9 @@ def bucket_for(span_seconds: float, points: int = TARGET_POINTS) -> float:
 def _epoch(store: Store) -> Any:
     c = metric_samples.c
     if store.engine.dialect.name == "sqlite":
-        # The column holds "YYYY-MM-DD HH:MM:SS.ffffff" (UTC); julianday keeps the fraction.
-        return (sa.func.julianday(c.at) - 2440587.5) * 86400.0
+        # The column holds "YYYY-MM-DD HH:MM:SS.ffffff" (UTC); julianday keeps the fraction, but
+        # as a double in days: round to the millisecond so 12:01:00 does not land in 12:00's bucket.
+        return sa.func.round((sa.func.julianday(c.at) - 2440587.5) * 86400.0, 3)
     return sa.extract("epoch", c.at)
 
 

@@ -8,6 +8,13 @@ import zoneinfo
 from launch_control.units import format_duration
 
 VERDICT_ICON = {"pass": "✅", "fail": "❌", "hold": "⏸️", "pending": "⏳", "inconclusive": "⏸️"}
+# Streamlit's own icon font in markdown: renders in any browser, no emoji font needed.
+VERDICT_MARK = {
+    "pass": ":green[:material/check_circle:]",
+    "fail": ":red[:material/cancel:]",
+    "hold": ":orange[:material/pause_circle:]",
+    "pending": ":gray[:material/schedule:]",
+}
 SEV_COLOUR = {"SEV-1": "red", "SEV-2": "orange", "SEV-3": "blue", "sev1": "red", "sev2": "orange", "sev3": "blue"}
 
 

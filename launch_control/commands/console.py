@@ -40,6 +40,7 @@ def console_argv(port: int = DEFAULT_PORT, address: str = LOOPBACK) -> list[str]
         # The console does not edit itself: watching files costs CPU on a shared laptop.
         "--server.fileWatcherType", "none",
         "--server.runOnSave", "false",
+        "--client.toolbarMode", "minimal",  # no "Deploy" button on an ops console
     ]
 
 

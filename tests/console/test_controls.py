@@ -60,9 +60,26 @@ def test_rollback_needs_reason_and_confirmation(empty_store, console, fake_rollb
     assert any(message in e.value for e in at.error)
 
 
-def test_prefect_unreachable_is_said_plainly(empty_store, console, monkeypatch):
+def _preflight_passed(store, plan):
+    for phase, item in plan.checklist.items():
+        if item.check is not None and phase == "pre-launch":
+            store.record_check(item.id, True, "ok")
+
+
+def test_start_canary_refused_by_failed_preflight(empty_store, plan, console):
+    _preflight_passed(empty_store, plan)
+    empty_store.record_check("infra-capacity", False, "gateway health: connection refused")
+    at = console("controls", role="lead", name="lena")
+    _fill(at, "start_canary", "launch window open", confirm=True)
+    error = next(e.value for e in at.error)
+    assert error.startswith("Pre-launch checks block the start") and "connection refused" in error
+    assert empty_store.events(action="console.start_canary")[0]["details"]["started"] is False
+
+
+def test_prefect_unreachable_is_said_plainly(empty_store, plan, console, monkeypatch):
     from launch_control.servers import free_port
 
+    _preflight_passed(empty_store, plan)
     monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{free_port()}/api")
     at = console("controls", role="lead", name="lena")
     assert any("Prefect is unreachable" in w.value for w in at.warning)
@@ -107,6 +124,28 @@ def test_set_traffic_through_the_plans_router(empty_store, console, tmp_path, mo
     assert empty_store.state()["canary_weight"] == 25.0
     event = empty_store.events(action="console.set_traffic")[0]
     assert event["details"]["weight"] == 25.0 and event["details"]["ok"] is True
+
+
+def test_promote_sets_100_and_completes(empty_store, console, tmp_path, monkeypatch):
+    import yaml
+
+    from launch_control.plan import DEFAULT_PLAN
+
+    data = yaml.safe_load(DEFAULT_PLAN.read_text())
+    data["rollback"]["router"] = {"type": "noop"}
+    data["notifications"]["channels"] = []
+    data["rollback"]["notify"] = []
+    data.pop("incident_response")
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(data))
+    monkeypatch.setenv("LAUNCH_CONTROL_PLAN", str(path))
+    empty_store.update_state(phase="ramping", current_step=2, canary_weight=25.0)
+    at = console("controls", role="lead", name="lena")
+    _fill(at, "promote", "25% green for 2 h", confirm=True)
+    assert any(s.value.startswith("Promoted") for s in at.success), [e.value for e in at.error]
+    state = empty_store.state()
+    assert state["phase"] == "complete" and state["canary_weight"] == 100.0
+    assert empty_store.events(action="console.promote")[0]["actor"] == "lena"
 
 
 def test_set_traffic_failure_is_reported(empty_store, console, monkeypatch):

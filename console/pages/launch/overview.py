@@ -86,7 +86,7 @@ def body() -> None:
     if not decisions:
         st.caption("No gate has judged the canary yet.")
     for d in reversed(decisions):
-        icon = ui.VERDICT_ICON.get(d["verdict"], "•")
+        icon = ui.VERDICT_MARK.get(d["verdict"], "•")
         where = f"step {d['step'] + 1} at {d['weight']:g}%" if d["step"] is not None and d["weight"] is not None else ""
         sev = f" · **{d['severity'].upper()}**" if d["severity"] else ""
         st.markdown(f"{icon} **{d['verdict']}** {where}{sev} — {d['reason']}  \n"

@@ -82,16 +82,21 @@ with right, st.container(border=True):
         show(controls.set_paused(store, lead, not paused, reason))
         st.rerun()
 
-flows = [
-    ("start_canary", "Start canary", f"Start canary: begin the ramp at {plan.canary.steps[0].weight:g}%", {}),
-    ("promote", "Promote", "Promote: send 100% of traffic to the release", {}),
-    ("gradual_rollback", "Gradual rollback",
-     "Roll back gradually: step down " + " → ".join(f"{w:g}%" for w in plan.rollback.gradual_steps), {}),
-]
 cols = st.columns(3)
-for col, (action, title, confirm, params) in zip(cols, flows, strict=True):
-    with col, st.container(border=True):
-        st.subheader(title)
-        st.caption(f"Prefect deployment `{controls.deployment(action)}`")
-        if reason := guarded(action, confirm):
-            show(controls.start_flow(store, lead, action, reason, params))
+with cols[0], st.container(border=True):
+    st.subheader("Start canary")
+    st.caption(f"Through Prefect: deployment `{controls.deployment(plan)}`. Without Prefect, run "
+               "`launch-control --start-canary` in a terminal.")
+    if reason := guarded("start_canary", f"Start canary: begin the ramp at {plan.canary.steps[0].weight:g}%"):
+        show(controls.start_canary(plan, store, lead, reason))
+with cols[1], st.container(border=True):
+    st.subheader("Promote")
+    st.caption("100% to the release now, through the plan's router.")
+    if reason := guarded("promote", f"Promote: send 100% of traffic to {plan.release.version}"):
+        show(controls.promote(plan, store, lead, reason))
+with cols[2], st.container(border=True):
+    st.subheader("Gradual rollback")
+    steps = " → ".join(f"{w:g}%" for w in plan.rollback.gradual_steps)
+    st.caption(f"Steps down {steps}, each watched by the gates; runs in this console's process.")
+    if reason := guarded("gradual_rollback", f"Roll back gradually: {steps}"):
+        show(controls.gradual_rollback(plan, store, lead, reason))
