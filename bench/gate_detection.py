@@ -200,8 +200,8 @@ def median_minutes(times: np.ndarray) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=400, help="simulated steps per degraded scenario and traffic level")
-    parser.add_argument("--healthy-runs", type=int, default=1500, help="simulated healthy steps per traffic level")
+    parser.add_argument("--runs", type=int, default=300, help="simulated steps per degraded scenario and traffic level")
+    parser.add_argument("--healthy-runs", type=int, default=1000, help="simulated healthy steps per traffic level")
     parser.add_argument("--seed", type=int, default=20250101)
     parser.add_argument("--error-tolerance", type=float, default=0.002, help="sequential error-rate tolerance")
     parser.add_argument("--latency-tolerance", type=float, default=0.1, help="sequential latency tolerance")
