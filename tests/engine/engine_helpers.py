@@ -135,6 +135,14 @@ def stack_plan(
         health_checks=[{"name": "gateway-health", "url": gateway + "/health", "expect_status": 200}],
     )
     data["smoke_tests"]["base_url"] = gateway
+    for section in data["checklist"].values():
+        for item in section:
+            check = item.get("check") or {}
+            if check.get("url"):
+                check["url"] = check["url"].replace("http://127.0.0.1:8080", gateway)
+    for key in ("runbook", "templates"):  # absolute, so the plan can be written anywhere
+        if data.get(key):
+            data[key] = str(base.resolve(data[key]))
     return parse_plan(data, base.source or "<test plan>")
 
 

@@ -45,9 +45,10 @@ def env(cli_env, plan_file):
 
 
 def run(entry_args, env, entry="emergency-rollback"):
-    from conftest import run_cli
+    from pathlib import Path
 
-    return run_cli(*entry_args, env=env, entry=entry, timeout=60)
+    script = Path(sys.executable).parent / entry
+    return subprocess.run([str(script), *entry_args], env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_reason_only_verbatim(env):
