@@ -210,7 +210,8 @@ async def run_load(
         if org is not None and version != NO_RESPONSE:
             summary.org_versions[org].add(version)
 
-    connector = aiohttp.TCPConnector(limit=connections, keepalive_timeout=15)
+    # Idle connections dropped before a uvicorn target (5 s keep-alive) would close them under us.
+    connector = aiohttp.TCPConnector(limit=connections, keepalive_timeout=4)
     async with aiohttp.ClientSession(
         connector=connector, timeout=client_timeout, cookie_jar=aiohttp.DummyCookieJar()
     ) as session:

@@ -23,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument(
+        "--plan", default=None, metavar="PATH", help="service: protect it with the plan's WAF, rate limits, degradation"
+    )
     return parser
 
 
@@ -39,7 +42,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("service needs --version, e.g. --version v3.0.0")
         from launch_control.demo.service import create_app
 
-        app = create_app(args.version, admin_token=token, model_url=args.model_url, model_timeout=args.model_timeout)
+        plan = store = None
+        if args.plan:  # protection (launch_control.ratelimit.protect), opt-in
+            from launch_control.plan import load_plan
+            from launch_control.store import Store
+
+            plan = load_plan(args.plan)
+            store = Store(launch_id=plan.launch_id)
+        app = create_app(
+            args.version,
+            admin_token=token,
+            model_url=args.model_url,
+            model_timeout=args.model_timeout,
+            plan=plan,
+            store=store,
+        )
     else:
         from launch_control.demo.model import create_app as create_model
 
@@ -52,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         http="httptools",
         access_log=False,
         log_level=args.log_level,
-        # Longer than the gateway's 15 s pool keep-alive, so the gateway closes idle connections first.
+        # Longer than the gateway's 4 s pool keep-alive, so the gateway closes idle connections first.
         timeout_keep_alive=30,
         timeout_graceful_shutdown=3,
     )

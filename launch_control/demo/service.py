@@ -16,6 +16,7 @@ import json
 import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, ProcessCollector, generate_latest
 from starlette.applications import Starlette
@@ -23,6 +24,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from launch_control.degrade import guarded_answer
 from launch_control.demo import model_client
 from launch_control.demo.faults import Faults, make_faults_endpoint
 
@@ -49,8 +51,18 @@ def _problem(status: int, error: str, detail: str, version: str) -> JSONResponse
 
 
 def create_app(
-    version: str, *, admin_token: str, model_url: str | None = None, model_timeout: float = 10.0
+    version: str,
+    *,
+    admin_token: str,
+    model_url: str | None = None,
+    model_timeout: float = 10.0,
+    plan: Any = None,
+    store: Any = None,
+    board: Any = None,
 ) -> Starlette:
+    """With ``plan``: the model call runs under retry + circuit breaker (launch_control.degrade),
+    /api/status serves the shared degradation status, and the app is wrapped in the plan's WAF and
+    rate limits (launch_control.ratelimit.protect). ``store`` / ``board``: where that status lives."""
     if not admin_token:
         raise ValueError("admin_token is required: the fault-injection API must not be open")
     faults = Faults()
@@ -95,7 +107,23 @@ def create_app(
         """The one live-model call (the degradation layer wraps exactly this)."""
         if not model_url:
             raise model_client.ModelUnavailable("no live model configured")
+        if guard is not None:
+            return await guarded_answer(guard, prompt, model_client.ModelUnavailable)
         return await model_client.complete(prompt, url=model_url, timeout=model_timeout)
+
+    guard = status_view = None
+    if plan is not None:
+        from launch_control.degrade import GuardedModel, StatusView, default_board
+
+        board = board if board is not None else default_board(store)
+        guard = GuardedModel(
+            model_client.complete,
+            plan.degradation.model_copy(update={"live_model_timeout": model_timeout}),
+            url=model_url,
+            board=board,
+            service=version,
+        )
+        status_view = StatusView(board)
 
     @api("/api/gpt-test")
     async def gpt_test(request: Request) -> Response:
@@ -116,7 +144,7 @@ def create_app(
             state.update(degraded=True, degraded_reason=str(exc))
             return JSONResponse(
                 {"output": f"{SIMULATED_MESSAGE} (echo: {prompt[:200]})", "mode": "simulated", "version": version},
-                headers={"X-Degraded": "model unavailable"},
+                headers={"X-Degraded": getattr(exc, "reason", "model unavailable")},
             )
         state.update(degraded=False, degraded_reason="")
         return JSONResponse({"output": output, "mode": "live", "version": version})
@@ -152,6 +180,9 @@ def create_app(
 
     @api("/api/status")
     async def status(request: Request) -> Response:
+        if status_view is not None:
+            shared = await status_view.payload(local_reason=state["degraded_reason"] if state["degraded"] else "")
+            return JSONResponse({"version": version, **shared})
         return JSONResponse({"version": version, "degraded": state["degraded"]})
 
     async def health(request: Request) -> Response:
@@ -182,4 +213,9 @@ def create_app(
     app.state.faults = faults
     app.state.version = version
     app.state.status = state
+    if plan is not None:
+        from launch_control.ratelimit.protect import protect
+
+        app.state.guard = guard
+        return protect(app, plan, store=store, board=board, prefix="lc:rl:api")  # type: ignore[return-value]
     return app

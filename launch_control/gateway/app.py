@@ -70,6 +70,10 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 BUFFER_LIMIT = 1 << 20  # bodies up to 1 MiB with a length are read whole; the rest stream
 ADMIN_BODY_LIMIT = 64 * 1024
 HEALTH_TIMEOUT = 1.0
+# Idle upstream connections are dropped after this many seconds: below uvicorn's default 5 s
+# keep-alive, so the gateway never reuses a connection the upstream is closing (a POST on such a
+# connection fails with "server disconnected" and cannot be retried safely).
+UPSTREAM_KEEPALIVE = 4.0
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0)
 
 
@@ -186,7 +190,7 @@ class Gateway:
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=1024, keepalive_timeout=15, enable_cleanup_closed=False),
+                connector=aiohttp.TCPConnector(limit=1024, keepalive_timeout=UPSTREAM_KEEPALIVE),
                 cookie_jar=aiohttp.DummyCookieJar(),  # a proxy must never replay one client's cookies to another
                 auto_decompress=False,  # bodies pass through as the upstream encoded them
                 skip_auto_headers=("User-Agent", "Accept-Encoding"),
@@ -466,9 +470,16 @@ def create_app(
     admin_token: str,
     canary_weight: float = 0.0,
     timeout: float = 10.0,
+    plan: Any = None,
+    store: Any = None,
 ) -> Gateway:
-    """The gateway ASGI app (see the module docstring)."""
-    return Gateway(
+    """The gateway ASGI app (see the module docstring).
+
+    With ``plan``: wrapped in the plan's WAF and per-org rate limits (launch_control.ratelimit.protect;
+    Redis decisions pipelined across concurrent requests, keys over their limit refused locally).
+    The wrapper passes attribute access through, so the Gateway's methods and state stay reachable.
+    """
+    gateway = Gateway(
         upstreams=upstreams,
         stable=stable,
         canary=canary,
@@ -476,6 +487,11 @@ def create_app(
         canary_weight=canary_weight,
         timeout=timeout,
     )
+    if plan is not None:
+        from launch_control.ratelimit.protect import protect
+
+        return protect(gateway, plan, store=store, batch=True, prefix="lc:rl:gateway")  # type: ignore[return-value]
+    return gateway
 
 
 # --- helpers --------------------------------------------------------------------------------------

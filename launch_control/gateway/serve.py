@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=None, help="default: launch_control.config.PORTS['gateway']")
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--plan", default=None, metavar="PATH", help="protect with this plan's WAF and rate limits")
     return parser
 
 
@@ -41,6 +42,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from launch_control.config import PORTS, ensure_admin_token
     from launch_control.gateway.app import create_app
 
+    plan = store = None
+    if args.plan:  # protection (launch_control.ratelimit.protect), opt-in
+        from launch_control.plan import load_plan
+        from launch_control.store import Store
+
+        plan = load_plan(args.plan)
+        store = Store(launch_id=plan.launch_id)
     try:
         app = create_app(
             upstreams=dict(args.upstream),
@@ -49,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             admin_token=ensure_admin_token(),
             canary_weight=args.canary_weight,
             timeout=args.timeout,
+            plan=plan,
+            store=store,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -62,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         lifespan="on",
         access_log=False,
         log_level=args.log_level,
+        timeout_keep_alive=30,  # clients (load balancers, the load generator) may keep connections open
         timeout_graceful_shutdown=3,
     )
     return 0
