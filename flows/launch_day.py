@@ -257,6 +257,7 @@ def launch_day(
     reason: str = "",
     monitoring_checks: int = 0,
     min_interval: float | None = None,
+    restart: bool = False,
 ) -> Any:
     """The whole day: preflight → freeze and tag → deploy canary → ramp → post-launch hand-off.
 
@@ -271,7 +272,7 @@ def launch_day(
         store.audit("flow:launch_day", "engine.forced_start", reason=reason, blockers=pre["failed"])
     freeze_and_tag_task(plan_path, store_url, repo)
     deploy_canary_task(plan_path, store_url)
-    ramp = canary_ramp(plan_path, store_url, time_scale, min_interval=min_interval, return_state=True)
+    ramp = canary_ramp(plan_path, store_url, time_scale, restart=restart, min_interval=min_interval, return_state=True)
     if not ramp.is_completed():
         return Failed(message=ramp.message or "canary ramp failed")
     from launch_control import monitoring

@@ -390,6 +390,7 @@ class Engine:
             self._timeline(step, "done")
             return StepResult("advance", "full rollout: no hold", 0)
         limit = self.plan.analysis.inconclusive_limit
+        _ = self.source  # built now: a scraping source takes its baseline here, not at the first tick
         next_tick = self.clock.now() + self.interval
         while True:
             self.clock.sleep(next_tick - self.clock.now())
