@@ -456,8 +456,8 @@ def rollback_finished(board: StatusBoard | None = None) -> DegradationStatus:
 @dataclasses.dataclass(frozen=True)
 class ModelAnswer:
     text: str
-    mode: str  # live | simulated
-    reason: str = ""  # why simulated: breaker_open | model_unavailable | model_error
+    mode: str  # live | simulated | unavailable (simulated_mode off in the plan)
+    reason: str = ""  # why not live: breaker_open | model_unavailable | model_error
     attempts: int = 0
     retry_after: float | None = None
 
@@ -554,11 +554,12 @@ class GuardedModel:
         return ModelAnswer(text, "live", attempts=attempts)
 
     def _simulated(self, prompt: str, reason: str, attempts: int) -> ModelAnswer:
-        if not self.policy.simulated_mode:
-            raise ModelDown(reason, self.breaker.retry_after() or None)
+        retry_after = round(self.breaker.retry_after() or self.policy.retry.base_delay, 3)
+        if not self.policy.simulated_mode:  # the plan wants no stand-in answers: say it is unavailable
+            _metrics().MODEL_CALLS.labels(outcome=f"unavailable_{reason}").inc()
+            return ModelAnswer("", "unavailable", reason, attempts, retry_after)
         _metrics().MODEL_CALLS.labels(outcome=f"simulated_{reason}").inc()
-        retry_after = self.breaker.retry_after() or self.policy.retry.base_delay
-        return ModelAnswer(self.simulate(prompt), "simulated", reason, attempts, round(retry_after, 3))
+        return ModelAnswer(self.simulate(prompt), "simulated", reason, attempts, retry_after)
 
     def _breaker_changed(self, old: BreakerState, new: BreakerState) -> None:
         _metrics().BREAKER_TRANSITIONS.labels(to=new.value).inc()
@@ -577,12 +578,17 @@ class GuardedModel:
         _background(job)
 
 
-class ModelDown(Exception):
-    """Simulated mode is switched off in the plan and the live model cannot answer."""
-
-    def __init__(self, reason: str, retry_after: float | None):
-        self.reason, self.retry_after = reason, retry_after
-        super().__init__(f"live model unavailable ({reason})")
+async def guarded_answer(guard: GuardedModel, prompt: str, unavailable: type[Exception]) -> str:
+    """For handlers written as "the model call raises ``unavailable`` when it cannot answer":
+    the live text, or ``unavailable`` raised with ``.reason`` and ``.retry_after`` set (breaker_open,
+    model_unavailable, model_error), so the handler's own simulated branch answers."""
+    answer = await guard.complete(prompt)
+    if answer.mode == "live":
+        return answer.text
+    exc = unavailable(f"live model unavailable ({answer.reason})")
+    exc.reason = answer.reason  # type: ignore[attr-defined]
+    exc.retry_after = answer.retry_after  # type: ignore[attr-defined]
+    raise exc
 
 
 def _background(job: Callable[[], Any]) -> None:
@@ -598,3 +604,26 @@ def _background(job: Callable[[], Any]) -> None:
         asyncio.get_running_loop().run_in_executor(None, run)
     except RuntimeError:  # no loop: we are already on a plain thread
         run()
+
+
+class StatusView:
+    """The degradation status as an API serves it: read from the board at most every ``ttl``
+    seconds, never blocking a request on the read (see launch_control.ratelimit.refresh)."""
+
+    def __init__(self, board: StatusBoard, *, ttl: float = 1.0):
+        from launch_control.ratelimit.refresh import Refreshing
+
+        self.board = board
+        self.cache = Refreshing(lambda: read_status(board), ttl=ttl, default=DegradationStatus(), name="degradation")
+
+    async def current(self) -> DegradationStatus:
+        return await self.cache.aget()
+
+    async def payload(self, *, local_reason: str = "") -> dict[str, Any]:
+        """The shared status; ``local_reason``: this process is answering degraded right now
+        (e.g. its last model call failed) even if no shared entry says so yet."""
+        status = await self.current()
+        data = status.to_dict()
+        if local_reason and not status.degraded:
+            data.update(degraded=True, reason=local_reason, source="local")
+        return data

@@ -221,6 +221,12 @@ class WafMiddleware:
                         return hop
         return ip
 
+    def __getattr__(self, name: str) -> Any:
+        # Wrapping must not hide the app: ``protect(app, plan).state`` is still ``app.state``.
+        if name == "app":
+            raise AttributeError(name)
+        return getattr(self.app, name)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.config.enabled:
             await self.app(scope, receive, send)

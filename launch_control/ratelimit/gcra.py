@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 US = 1_000_000
 
@@ -40,6 +41,9 @@ class Limit:
     count: float
     window: float
     burst: int = 0
+    # derived once (a Limit is built per policy and phase, then used for every request)
+    emission_us: int = field(init=False, compare=False, repr=False)
+    tolerance_us: int = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.count <= 0 or self.window <= 0:
@@ -48,14 +52,9 @@ class Limit:
             )
         if self.burst < 0:
             raise ValueError(f"limit {self.name!r}: burst cannot be negative")
-
-    @property
-    def emission_us(self) -> int:
-        return max(1, math.ceil(self.window * US / self.count))
-
-    @property
-    def tolerance_us(self) -> int:
-        return self.burst * self.emission_us
+        emission = max(1, math.ceil(self.window * US / self.count))
+        object.__setattr__(self, "emission_us", emission)
+        object.__setattr__(self, "tolerance_us", self.burst * emission)
 
     @property
     def max_per_window(self) -> int:
@@ -70,8 +69,7 @@ class Limit:
         return Limit(self.name, self.count * factor, self.window, math.floor(self.burst * factor))
 
 
-@dataclass(frozen=True, slots=True)
-class LimitState:
+class LimitState(NamedTuple):
     """One limit's answer for one request: what the RateLimit headers report."""
 
     limit: Limit
@@ -85,9 +83,8 @@ class LimitState:
         return self.limit.name
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The answer for one request over every limit that applies to it."""
+class Decision(NamedTuple):
+    """The answer for one request over every limit that applies to it (tuples: cheap to build)."""
 
     allowed: bool
     states: tuple[LimitState, ...]

@@ -21,7 +21,6 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from launch_control.config import REDIS_URL_ENV
@@ -195,8 +194,7 @@ class RateLimiter:
         left = (until - now) / US
         elapsed = decision.retry_after - left
         states = tuple(
-            replace(
-                s,
+            s._replace(
                 retry_after=max(0.0, s.retry_after - elapsed) if not s.allowed else 0.0,
                 reset=max(0.0, s.reset - elapsed),
             )

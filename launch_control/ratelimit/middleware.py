@@ -44,6 +44,12 @@ class RateLimitMiddleware:
         self.shadow = rate_limits.shadow if shadow is None else shadow
         self.phase = Refreshing(phase, ttl=phase_ttl, default=None, name="launch phase") if phase else None
 
+    def __getattr__(self, name: str) -> Any:
+        # Wrapping must not hide the app: ``protect(app, plan).state`` is still ``app.state``.
+        if name == "app":
+            raise AttributeError(name)
+        return getattr(self.app, name)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)

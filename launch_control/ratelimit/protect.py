@@ -17,6 +17,7 @@ from launch_control.degrade import StatusBoard, default_board, read_status
 from launch_control.ratelimit.asgi import ASGIApp
 from launch_control.ratelimit.limiter import RateLimiter
 from launch_control.ratelimit.middleware import RateLimitMiddleware
+from launch_control.ratelimit.redis_backend import DEFAULT_PREFIX
 
 
 def launch_phase(store: Any = None, board: StatusBoard | None = None) -> Callable[[], str | None]:
@@ -45,16 +46,19 @@ def protect(
     batch: bool = False,
     trusted_proxies: Iterable[str] = (),
     refresh: float = 1.0,
+    prefix: str = DEFAULT_PREFIX,
 ) -> ASGIApp:
     """``app`` behind the WAF and the rate limiter configured by ``plan``.
 
     ``board`` defaults to the store (if given) mirrored to Redis (if configured); ``phase`` to
     :func:`launch_phase`. ``batch=True`` pipelines concurrent Redis decisions (the gateway).
+    ``prefix`` names the Redis keys: tiers that each enforce the limits (gateway, API) use their
+    own prefix, so a request through both is not counted twice against one bucket.
     """
     from launch_control.waf import WafMiddleware
 
     board = board if board is not None else default_board(store, redis_url)
-    limiter = limiter or RateLimiter.from_plan(plan.rate_limits, redis_url=redis_url, batch=batch)
+    limiter = limiter or RateLimiter.from_plan(plan.rate_limits, redis_url=redis_url, batch=batch, prefix=prefix)
     limited = RateLimitMiddleware(
         app,
         plan.rate_limits,
