@@ -153,3 +153,49 @@ def test_serve_with_plan_runs_the_protected_service(tmp_path) -> None:
             assert answer.status_code == 200 and answer.json()["mode"] == "simulated"
             assert answer.headers["ratelimit-policy"].startswith('"gpt-test";q=60;w=60')
             assert http.get("/api/status").json()["degraded"] is True  # this process answers degraded
+
+
+def test_emergency_degradation_switches_rate_limits_to_the_emergency_phase(plan, sqlite_store) -> None:
+    """``launch-control degrade on --emergency`` (or a rollback) → the plan's emergency phase:
+    non-critical analytics halved, critical routes untouched — without a restart."""
+    import asyncio
+
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from launch_control.degrade import StoreBoard, clear_degraded
+    from launch_control.ratelimit.protect import launch_phase, protect
+
+    async def ok(request):
+        return JSONResponse({})
+
+    board = StoreBoard(sqlite_store)
+    phase = launch_phase(sqlite_store, board)
+    assert phase() == "planned"  # the store's launch phase
+    sqlite_store.update_state(phase="canary")
+    assert phase() == "canary"
+    inner = Starlette(routes=[Route("/api/analytics", ok), Route("/api/gpt-test", ok, methods=["POST"])])
+    app = protect(inner, plan, store=sqlite_store, board=board, refresh=0.05, redis_url="")
+
+    async def main():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+
+            async def policy(path: str, method: str = "GET") -> str:
+                await asyncio.sleep(0.06)
+                await c.request(method, path, headers={"X-Org-Id": "warmup"})  # starts the phase re-read
+                await asyncio.sleep(0.05)
+                return (await c.request(method, path, headers=ORG)).headers["ratelimit-policy"]
+
+            before = await policy("/api/analytics")
+            set_degraded(board, "incident", source="manual", emergency=True)
+            during = await policy("/api/analytics"), await policy("/api/gpt-test", "POST")
+            clear_degraded(board, "manual")
+            after = await policy("/api/analytics")
+            return before, during, after
+
+    before, (analytics, gpt), after = asyncio.run(main())
+    assert before.startswith('"analytics";q=120;w=60')
+    assert analytics.startswith('"analytics";q=60;w=60')  # phases: {emergency: {analytics: 50%}}
+    assert gpt.startswith('"gpt-test";q=60;w=60')  # critical: unchanged
+    assert after.startswith('"analytics";q=120;w=60')
