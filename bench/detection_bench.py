@@ -60,7 +60,7 @@ def detection(runs: int, rps: float) -> None:
         stack.start_load(rps)
         plan, _ = demo_plan(base, stack, tmp)
         data = dump_plan(plan)
-        data["canary"]["steps"] = [{"weight": "5%", "hold": "10m"}, {"weight": "100%"}]
+        data["canary"]["steps"] = [{"weight": w, "hold": "10m"} for w in ("5%", "25%", "50%")] + [{"weight": "100%"}]
         data["analysis"].update(interval="2s", min_requests=5)
         data["notifications"]["channels"] = []
         for sev in (data.get("incident_response") or {}).get("severities", {}).values():
