@@ -147,13 +147,72 @@ def _pct(values: list[int], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1)))] / 1000  # µs
 
 
+def middleware_overhead(n: int = 20000) -> None:
+    """CPU per request that protect() adds in front of an app (in-process, memory backend)."""
+    import asyncio
+
+    from launch_control.degrade import MemoryBoard
+    from launch_control.plan import load_plan
+    from launch_control.ratelimit.limiter import RateLimiter
+    from launch_control.ratelimit.middleware import RateLimitMiddleware
+    from launch_control.waf import WafMiddleware
+
+    plan = load_plan()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    limited = RateLimitMiddleware(app, plan.rate_limits, limiter=RateLimiter())
+    stacks = {
+        "bare app": app,
+        "WAF": WafMiddleware(app, plan.waf, rate_limits=plan.rate_limits, board=MemoryBoard()),
+        "rate limiter": limited,
+        "WAF + rate limiter": WafMiddleware(limited, plan.waf, rate_limits=plan.rate_limits, board=MemoryBoard()),
+    }
+    headers = [(b"host", b"gw"), (b"x-org-id", b""), (b"user-agent", b"bench"), (b"accept", b"*/*")]
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        return None
+
+    async def run(target: Any) -> float:
+        start = time.process_time()
+        for i in range(n):
+            scope_headers = [*headers[:1], (b"x-org-id", f"org{i % 1000}".encode()), *headers[2:]]
+            scope = {
+                "type": "http",
+                "method": "GET",
+                "path": "/api/analytics",
+                "raw_path": b"/api/analytics",
+                "query_string": b"",
+                "headers": scope_headers,
+                "client": ("127.0.0.1", 1),
+            }
+            await target(scope, receive, send)
+        return (time.process_time() - start) / n * 1e6
+
+    base = None
+    print(f"\nMiddleware CPU per request, in-process, memory backend, GET /api/analytics, {n} requests:")
+    for name, target in stacks.items():
+        cost = min(asyncio.run(run(target)) for _ in range(3))
+        base = cost if base is None else base
+        print(f"  {name:<20} {cost:6.1f} µs   (+{cost - base:.1f} µs)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per variant per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--procs", default="1,4")
+    parser.add_argument("--middleware-only", action="store_true", help="only the in-process middleware cost")
     args = parser.parse_args()
+    if args.middleware_only:
+        middleware_overhead()
+        return
     prefix = f"lc-bench-{uuid.uuid4().hex[:6]}"
     ctx = multiprocessing.get_context("spawn")
     table: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
@@ -202,6 +261,7 @@ def main() -> None:
                 f" {client_cpu:>14.1f} {server_cpu:>13.1f}"
             )
     print(f"(total {time.time() - started:.0f} s; pipelined latency is the whole batch's round trip)")
+    middleware_overhead()
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"load average at the end: {load} on {os.cpu_count()} cores (the machine is shared: figures are noisy)")
 

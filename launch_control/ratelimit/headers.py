@@ -11,8 +11,8 @@ one item per limit that applied to the request.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
 
 from launch_control.ratelimit.gcra import Decision, Limit
 
@@ -21,14 +21,19 @@ def _seconds(value: float) -> int:
     return max(0, math.ceil(value - 1e-9))
 
 
-def policy_header(limits: Sequence[Limit]) -> bytes:
+@functools.lru_cache(maxsize=1024)
+def policy_header(limits: tuple[Limit, ...]) -> bytes:
+    """Depends on the limits only (one per policy and phase): computed once each."""
     return ", ".join(
         f'"{limit.name}";q={math.floor(limit.count)};w={_seconds(limit.window)}' for limit in limits
     ).encode()
 
 
 def state_header(decision: Decision) -> bytes:
-    return ", ".join(f'"{s.name}";r={s.remaining};t={_seconds(s.reset)}' for s in decision.states).encode()
+    ceil = math.ceil
+    return ", ".join(
+        [f'"{s.limit.name}";r={s.remaining};t={max(0, ceil(s.reset - 1e-9))}' for s in decision.states]
+    ).encode()
 
 
 def retry_after(decision: Decision) -> int:
@@ -38,6 +43,6 @@ def retry_after(decision: Decision) -> int:
 
 def rate_limit_headers(decision: Decision) -> list[tuple[bytes, bytes]]:
     return [
-        (b"ratelimit-policy", policy_header([s.limit for s in decision.states])),
+        (b"ratelimit-policy", policy_header(tuple(s.limit for s in decision.states))),
         (b"ratelimit", state_header(decision)),
     ]

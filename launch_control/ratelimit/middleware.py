@@ -43,6 +43,14 @@ class RateLimitMiddleware:
         self.limiter = limiter or RateLimiter.from_plan(rate_limits)
         self.shadow = rate_limits.shadow if shadow is None else shadow
         self.phase = Refreshing(phase, ttl=phase_ttl, default=None, name="launch phase") if phase else None
+        self._counters: dict[tuple[str, str], Any] = {}
+
+    def _count(self, policy: str, outcome: str) -> None:
+        # labels() costs a few µs per call; the (policy, outcome) pairs are few: keep the children
+        child = self._counters.get((policy, outcome))
+        if child is None:
+            child = self._counters[(policy, outcome)] = metrics.DECISIONS.labels(policy=policy, outcome=outcome)
+        child.inc()
 
     def __getattr__(self, name: str) -> Any:
         # Wrapping must not hide the app: ``protect(app, plan).state`` is still ``app.state``.
@@ -66,7 +74,7 @@ class RateLimitMiddleware:
         phase = await self.phase.aget() if self.phase else None
         limits = self.policies.limits(policy, phase)
         if limits is None:
-            metrics.DECISIONS.labels(policy=policy.name, outcome="limited").inc()
+            self._count(policy.name, "limited")
             await send_json(
                 send,
                 429,
@@ -82,7 +90,7 @@ class RateLimitMiddleware:
         decision = await self.limiter.adecide(org, limits)
         scope.setdefault("state", {})["rate_limit"] = decision
         if decision.unavailable:
-            metrics.DECISIONS.labels(policy=policy.name, outcome="unavailable").inc()
+            self._count(policy.name, "unavailable")
             metrics.FALLBACKS.labels(policy=policy.name, outcome="refused").inc()
             seconds = retry_after(decision)
             await send_json(
@@ -100,7 +108,7 @@ class RateLimitMiddleware:
         headers = rate_limit_headers(decision)
         fallback = decision.backend == "fallback"
         if decision.allowed:
-            metrics.DECISIONS.labels(policy=policy.name, outcome="fallback_allowed" if fallback else "allowed").inc()
+            self._count(policy.name, "fallback_allowed" if fallback else "allowed")
             if fallback:
                 metrics.FALLBACKS.labels(policy=policy.name, outcome="allowed").inc()
             await self.app(scope, receive, with_headers(send, headers))
@@ -108,11 +116,11 @@ class RateLimitMiddleware:
         if fallback:
             metrics.FALLBACKS.labels(policy=policy.name, outcome="limited").inc()
         if self.shadow:
-            metrics.DECISIONS.labels(policy=policy.name, outcome="shadow_limited").inc()
+            self._count(policy.name, "shadow_limited")
             await self.app(scope, receive, with_headers(send, headers))
             return
         outcome = "fallback_limited" if fallback else ("cached_limited" if decision.backend == "cache" else "limited")
-        metrics.DECISIONS.labels(policy=policy.name, outcome=outcome).inc()
+        self._count(policy.name, outcome)
         seconds = retry_after(decision)
         refused = [s.name for s in decision.states if not s.allowed]
         await send_json(

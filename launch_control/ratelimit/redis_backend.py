@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import threading
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any
@@ -34,6 +36,19 @@ from launch_control.ratelimit.gcra import US, Decision, Limit, LimitState
 
 SCRIPT = resources.files("launch_control.ratelimit").joinpath("gcra.lua").read_text(encoding="utf-8")
 SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
+
+try:  # hiredis packs a command in C; plain RESP below is the fallback
+    from hiredis import pack_command as _pack
+except ImportError:  # pragma: no cover — hiredis is a dependency (redis[hiredis])
+
+    def _pack(args: tuple[Any, ...]) -> bytes:  # type: ignore[misc]
+        parts = [b"*%d\r\n" % len(args)]
+        for arg in args:
+            data = arg if isinstance(arg, bytes) else str(arg).encode()
+            parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+        return b"".join(parts)
+
+
 DEFAULT_PREFIX = "lc:rl"
 MAX_BATCH = 256
 
@@ -93,41 +108,46 @@ class RedisBackend:
         self.client = redis.Redis.from_url(
             url, retry=redis.retry.Retry(NoBackoff(), 0), max_connections=max_connections, **options
         )
+        self._local = threading.local()  # sync fast path: one connection per thread
         self._async: dict[int, aredis.Redis] = {}  # one async client per event loop
         self._batchers: dict[int, _Batcher] = {}
 
     # --- sync -----------------------------------------------------------------------------------
 
+    def _connection(self) -> Any:
+        """This thread's own connection (made lazily; remade after a fork or an error)."""
+        local = self._local
+        conn = getattr(local, "conn", None)
+        if conn is None or local.pid != os.getpid():
+            conn = local.conn = self.client.connection_pool.make_connection()
+            local.pid = os.getpid()
+        return conn
+
     def raw(self, org: str, limits: Sequence[Limit]) -> list[int]:
         """The script's raw reply (includes the server clock; the tests use it).
 
-        Straight on a pooled connection rather than through ``Redis.execute_command``: the client's
-        retry and observability layers cost ~15 µs of CPU per call (measured), a quarter of a
-        decision, and we want neither retries nor waiting here.
+        Sent on this thread's own connection, packed by hiredis, rather than through
+        ``Redis.execute_command``: the client's pool, retry and observability layers cost ~18 µs of
+        CPU per call here (33 → 15 µs measured), a third of a decision, and we want neither
+        retries nor waiting.
         """
-        args = _args(org, limits, self.prefix)
-        pool = self.client.connection_pool
-        try:
-            conn = pool.get_connection()
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable(f"Redis at {self.describe()} did not answer: {exc}") from exc
+        command = [_pack(("EVALSHA", SCRIPT_SHA, *_args(org, limits, self.prefix)))]
+        conn = self._connection()
         try:
             try:
-                conn.send_command("EVALSHA", SCRIPT_SHA, *args)
+                conn.send_packed_command(command, check_health=False)
                 return conn.read_response()  # type: ignore[no-any-return]
             except NoScriptError:
-                conn.send_command("SCRIPT", "LOAD", SCRIPT)
+                conn.send_packed_command([_pack(("SCRIPT", "LOAD", SCRIPT))], check_health=False)
                 conn.read_response()
-                conn.send_command("EVALSHA", SCRIPT_SHA, *args)
+                conn.send_packed_command(command, check_health=False)
                 return conn.read_response()  # type: ignore[no-any-return]
         except (RedisError, OSError) as exc:
-            conn.disconnect()  # a timed-out reply may still arrive: never reuse this socket
+            conn.disconnect()  # a timed-out reply may still arrive: never reuse this socket as is
             raise BackendUnavailable(f"Redis at {self.describe()} did not answer: {exc}") from exc
         except BaseException:
             conn.disconnect()
             raise
-        finally:
-            pool.release(conn)
 
     def decide(self, org: str, limits: Sequence[Limit]) -> Decision:
         return parse_reply(self.raw(org, limits), limits)
@@ -245,6 +265,9 @@ class RedisBackend:
         return f"{parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or ''}"
 
     def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.disconnect()
         self.client.close()
 
     async def aclose(self) -> None:
