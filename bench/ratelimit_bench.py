@@ -10,6 +10,9 @@ worker processes (each a sync redis-py client, hiredis installed):
     ours EVALSHA, 2 limits       route policy + org-wide limit, still one round trip
     ours pipelined x32           32 decisions per round trip (what the async batcher does)
 
+then the asyncio client (plain and batched, 32 concurrent callers) and the CPU the WAF and
+rate-limit middleware add per request in-process.
+
 Latency is per call as the caller sees it (for the pipeline: the batch's round trip, which is
 what each of its requests waits). CPU columns are per decision and less sensitive to a busy
 machine than wall-clock rates: the workers' own CPU (redis-py + our parsing) and Redis's CPU
@@ -147,6 +150,44 @@ def _pct(values: list[int], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1)))] / 1000  # µs
 
 
+def async_rates(url: str, prefix: str, duration: float = 2.0, callers: int = 32) -> None:
+    """One process, uvloop, ``callers`` concurrent coroutines: the middleware's path (redis.asyncio),
+    plain (one EVALSHA each) and batched (concurrent decisions share a pipeline; the gateway)."""
+    import asyncio
+
+    import uvloop
+
+    from launch_control.ratelimit.gcra import Limit
+    from launch_control.ratelimit.redis_backend import RedisBackend
+
+    limits = (Limit("gpt-test", 60, 60, 10),)
+
+    async def run(batch: bool) -> tuple[float, float]:
+        backend = RedisBackend(url, prefix=f"{prefix}-async", timeout=1.0, batch=batch)
+        done = 0
+        end = time.perf_counter() + duration
+
+        async def caller(offset: int) -> None:
+            nonlocal done
+            i = offset
+            while time.perf_counter() < end:
+                await backend.adecide(f"org{i % KEYS}", limits)
+                done += 1
+                i += callers
+
+        cpu = time.process_time()
+        await asyncio.gather(*(caller(c) for c in range(callers)))
+        cpu = time.process_time() - cpu
+        await backend.aclose()
+        return done / duration, cpu / done * 1e6
+
+    print(f"\nasyncio (uvloop), 1 process, {callers} concurrent callers, {duration:g} s, best of 2:")
+    for batch in (False, True):
+        rate, cpu = max(uvloop.run(run(batch)) for _ in range(2))
+        label = "batched (shared pipelines)" if batch else "plain EVALSHA"
+        print(f"  {label:<28} {rate:>10,.0f} decisions/s  {cpu:6.1f} µs CPU/decision")
+
+
 def middleware_overhead(n: int = 20000) -> None:
     """CPU per request that protect() adds in front of an app (in-process, memory backend)."""
     import asyncio
@@ -243,6 +284,7 @@ def main() -> None:
                 commands.put(None)
             for w in workers:
                 w.join(30)
+        async_rates(args.redis, prefix)
     finally:
         _cleanup(args.redis, prefix)
 
