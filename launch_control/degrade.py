@@ -75,10 +75,12 @@ def retry_call(
     """
     start = clock()
     last: BaseException | None = None
+    made = 0
     for attempt in range(attempts):
         left = total_timeout - (clock() - start)
         if left <= 0 or not allow():
             break
+        made += 1
         try:
             return fn(left)
         except retry_on as exc:
@@ -88,7 +90,7 @@ def retry_call(
             if clock() - start + delay >= total_timeout:
                 break
             sleep(delay)
-    raise RetryExhausted(attempt + 1 if attempts else 0, clock() - start, last) from last
+    raise RetryExhausted(made, clock() - start, last) from last
 
 
 async def aretry_call(
@@ -106,11 +108,12 @@ async def aretry_call(
     """``retry_call`` for coroutines; each attempt is also cut off when the total time runs out."""
     start = clock()
     last: BaseException | None = None
-    attempt = 0
-    for attempt in range(attempts):  # noqa: B007 — reported in RetryExhausted
+    made = 0
+    for attempt in range(attempts):
         left = total_timeout - (clock() - start)
         if left <= 0 or not allow():
             break
+        made += 1
         try:
             return await asyncio.wait_for(fn(left), timeout=left)
         except retry_on as exc:
@@ -120,7 +123,7 @@ async def aretry_call(
             if clock() - start + delay >= total_timeout:
                 break
             await asyncio.sleep(delay)
-    raise RetryExhausted(attempt + 1, clock() - start, last) from last
+    raise RetryExhausted(made, clock() - start, last) from last
 
 
 # --- circuit breaker --------------------------------------------------------------------------
@@ -153,7 +156,7 @@ class CircuitBreaker:
         self.half_open_max_calls = half_open_max_calls
         self.name = name
         self._clock = clock
-        self._on_change = on_change
+        self.on_change = on_change  # public: an owner (GuardedModel, RateLimiter) hooks in after building
         self._lock = threading.Lock()
         self._state = BreakerState.closed
         self._failures = 0
@@ -226,9 +229,9 @@ class CircuitBreaker:
 
     def _notify(self, old: BreakerState, new: BreakerState) -> None:
         log.warning("circuit breaker %s: %s → %s", self.name, old.value, new.value)
-        if self._on_change:
+        if self.on_change:
             try:
-                self._on_change(old, new)
+                self.on_change(old, new)
             except Exception:  # a status write must never break the caller's request
                 log.exception("circuit breaker %s: on_change hook failed", self.name)
 
@@ -494,8 +497,9 @@ class GuardedModel:
         self.source = f"breaker:{service}"
         self.simulate = simulate or self._default_simulation
         self.rng = rng
-        self.breaker = CircuitBreaker.from_plan(degradation.circuit_breaker, name=f"live-model:{service}")
-        self.breaker._on_change = self._breaker_changed
+        self.breaker = CircuitBreaker.from_plan(
+            degradation.circuit_breaker, name=f"live-model:{service}", on_change=self._breaker_changed
+        )
         self._is_async = inspect.iscoroutinefunction(call)
 
     def _default_simulation(self, prompt: str) -> str:

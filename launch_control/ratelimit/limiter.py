@@ -54,7 +54,7 @@ class RateLimiter:
         self.local = MemoryBackend()  # the embedded default when there is no Redis
         self.fallback = MemoryBackend()  # this instance's share while Redis is away
         self.breaker = breaker or CircuitBreaker(3, 1.0, 1, name="ratelimit-redis")
-        self.breaker._on_change = self._breaker_changed
+        self.breaker.on_change = self._breaker_changed
         self.remember_refusals = remember_refusals
         self.max_remembered = max_remembered
         self._refused: dict[tuple[str, tuple[Limit, ...]], tuple[int, Decision]] = {}

@@ -70,7 +70,7 @@ def test_retry_is_bounded_by_attempts() -> None:
 
     with pytest.raises(RetryExhausted) as info:
         retry_call(fail, attempts=4, base_delay=0.1, max_delay=1, total_timeout=100, sleep=clock.sleep, clock=clock)
-    assert len(calls) == 4 and len(clock.sleeps) == 3
+    assert len(calls) == 4 and len(clock.sleeps) == 3 and info.value.attempts == 4
     assert isinstance(info.value.__cause__, ConnectionError)
     assert all(s <= min(1, 0.1 * 2**i) for i, s in enumerate(clock.sleeps))
 
