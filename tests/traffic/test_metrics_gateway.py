@@ -65,12 +65,12 @@ def test_counts_and_latencies_match_what_the_client_saw(traffic_plane):
         assert window.latency_buckets[-1] == (math.inf, window.requests)
         counts = [count for _, count in window.latency_buckets]
         assert counts == sorted(counts)
-        # The gateway times a subset of what the client timed: its quantile falls in the client's
-        # bucket or the one below (client overhead can push the client's value one bucket up).
+        # The gateway times a subset of what the client timed, so its quantile never lies in a
+        # bucket above the client's. (Below it by any amount is possible: on a loaded machine the
+        # client's own scheduling delay can push its timings several buckets up.)
         for q, measured in ((0.5, window.latency_p50), (0.95, window.latency_p95), (0.99, window.latency_p99)):
             client = _client_quantile(seen.latencies[role], q)
-            expected = _bucket_index(bounds, client)
-            assert _bucket_index(bounds, measured) in (expected, expected - 1)
+            assert _bucket_index(bounds, measured) <= _bucket_index(bounds, client)
         client_avg = sum(seen.latencies[role]) / len(seen.latencies[role])
         assert client_avg - 0.01 < window.latency_avg <= client_avg
     # fault injection shows up in the canary's error rate, and only there
