@@ -15,8 +15,7 @@ install: $(BIN)/.installed
 
 ## install, then run the whole launch on one laptop (embedded defaults: SQLite, in-memory limiter)
 demo: install
-	$(BIN)/launch-control plan validate
-	$(BIN)/launch-control --status
+	$(BIN)/launch-control demo $(DEMO_ARGS)
 
 ## install, start the services the tests need, lint, run the whole suite
 test: install
