@@ -101,8 +101,14 @@ def test_console_renders_in_chromium(full_store, tmp_path):
             time.sleep(1.0)  # let the server finish the run this visit started (warms its imports)
         assert "<title>Launch Control</title>" in html, html[-2000:]
         assert "Launch overview" in html and "Last rollback TTR" in html, "the overview page rendered"
+        # Like the DOM dump, a screenshot can catch the page before its script ran (a blank
+        # skeleton): bounded retries until it shows the rendered page, then a real assertion.
         shot = tmp_path / "overview.png"
-        chromium(f"--screenshot={shot}", url)
+        for _attempt in range(5):
+            chromium(f"--screenshot={shot}", url)
+            if shot.exists() and shot.stat().st_size > 10_000 and png_colours(shot) > 5:
+                break
+            time.sleep(1.0)
         assert child.alive()
     assert shot.exists() and shot.stat().st_size > 10_000
     assert png_colours(shot) > 5, "the screenshot is not blank"
