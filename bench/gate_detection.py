@@ -5,8 +5,11 @@ by +20 %/+50 % latency (every quantile scaled, so p95 too) — at 1 % and 5 % of
 analysis interval a minute, held as long as the plan holds that step (1 % → 30 min, 5 % → 1 h).
 Each step is judged by:
 
-  (a) thresholds  the plan's fixed gate every interval: SEV limits + compare_to_stable,
-                  failure_limit consecutive failing intervals (``Gate`` with sequential off);
+  (a0) raw limits the plan's fixed gate with ``absolute_confidence: 0``: an error-rate SEV limit
+                  fails on the observed rate alone (the gate before significance-aware limits);
+  (a) thresholds  the plan's fixed gate every interval: SEV limits (error rate: only when credible
+                  at ``absolute_confidence``) + compare_to_stable, failure_limit consecutive
+                  failing intervals — exactly ``Gate`` with the sequential test off;
   (b) flagger     a Flagger-style threshold count: a check fails when the canary's error rate
                   or p95 exceeds a fixed limit; rollback after 5 failed checks (Flagger's
                   ``threshold: 5``); intervals with fewer than min_requests are skipped (Flagger
@@ -16,7 +19,9 @@ Each step is judged by:
 
 Printed per scenario and rule: the rollback rate within the hold (for healthy steps: the false-
 rollback rate), and the median and p95 time to rollback — "never" when fewer than half (or 95 %)
-of runs rolled back within the hold. For (c) on healthy steps: the share promoted early and when.
+of runs rolled back within the hold. Every rule's time is counted the same way: in intervals from
+the step's start, at the interval whose verdict rolls back. For (c) on healthy steps: the share
+promoted early and when. The "2× sooner" target is checked against the best of (a0), (a), (b).
 
     .venv/bin/python bench/gate_detection.py              # the plan's settings (study tolerances)
     .venv/bin/python bench/gate_detection.py --plan-tolerances --runs 300
@@ -218,6 +223,7 @@ def main() -> int:
     seq = seq.model_copy(update={"early_promotion": True})
     sequential = base.model_copy(update={"sequential": seq})
     thresholds = base.model_copy(update={"sequential": seq.model_copy(update={"enabled": False})})
+    raw = thresholds.model_copy(update={"absolute_confidence": 0.0})
     rng = np.random.default_rng(args.seed)
     holds = {0.01: int(plan.canary.steps[0].hold // 60), 0.05: int(plan.canary.steps[1].hold // 60)}
 
@@ -228,7 +234,7 @@ def main() -> int:
     print(
         f"plan: failure_limit {base.failure_limit}, min_requests {base.min_requests}; sequential alpha {seq.alpha:g}, "
         f"error tolerance {seq.error_rate_tolerance * 100:g} points, latency tolerance {seq.latency_tolerance:.0%}, "
-        f"min_samples {seq.min_samples}, early promotion on"
+        f"min_samples {seq.min_samples}, early promotion on; absolute_confidence {base.absolute_confidence:g}"
     )
     started = time.perf_counter()
     flagger = {
@@ -242,20 +248,21 @@ def main() -> int:
         )
     missed: list[str] = []
     header = f"{'scenario':<13} {'traffic':>7} {'runs':>5}  " + "  ".join(
-        f"{name:^27}" for name in ("(a) thresholds", "(b) flagger", "(c) sequential")
+        f"{name:^27}" for name in ("(a0) raw limits", "(a) thresholds", "(b) flagger", "(c) sequential")
     )
     print()
     print(header)
-    print(f"{'':<13} {'':>7} {'':>5}  " + "  ".join(f"{'rollback  median     p95':^27}" for _ in range(3)))
+    print(f"{'':<13} {'':>7} {'':>5}  " + "  ".join(f"{'rollback  median     p95':^27}" for _ in range(4)))
     for weight, hold in holds.items():
         for name, err_mult, lat_mult in SCENARIOS:
             runs = args.healthy_runs if name == "healthy" else args.runs
             data = simulate(rng, runs, hold, weight, err_mult, lat_mult)
+            a0_times, _ = run_gate(raw, data, hold)
             a_times, _ = run_gate(thresholds, data, hold)
             b_times = first_reaching(flagger_checks(data, base.min_requests, *flagger[weight]), 5)
             c_times, c_promote = run_gate(sequential, data, hold)
             cells = []
-            for times in (a_times, b_times, c_times):
+            for times in (a0_times, a_times, b_times, c_times):
                 rate, med, p95 = summarise(times)
                 cells.append(f"{rate:>7.1%}  {med:>7}  {p95:>7}")
             print(f"{name:<13} {weight:>7.0%} {runs:>5}  " + "  ".join(f"{c:^27}" for c in cells))
@@ -268,7 +275,7 @@ def main() -> int:
                     missed.append(f"{weight:.0%} healthy: early promotion in {rate:.1%} of runs (target: most)")
             else:
                 c_med = median_minutes(c_times)
-                best_other = min(median_minutes(a_times), median_minutes(b_times))
+                best_other = min(median_minutes(a0_times), median_minutes(a_times), median_minutes(b_times))
                 if math.isinf(c_med):
                     missed.append(f"{weight:.0%} {name}: sequential median detection 'never' within the hold")
                 elif not math.isinf(best_other) and c_med * 2 > best_other:

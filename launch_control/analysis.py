@@ -9,7 +9,10 @@ Per interval, in order:
    fewer canary requests than ``min_requests``. Holds never count toward failure (and do not break
    a streak of failing intervals either: a blip in the metrics is not evidence of health).
 2. **fail** when the canary breaches an absolute SEV limit of the plan (severity = the worst
-   level; SEV-1 rolls back at once); when it is *clearly* worse than stable per
+   level; SEV-1 rolls back at once) — for the error rate only when the breach is credible: an
+   exact one-sided binomial test on the canary's requests of the last 1, 2, 4 or 8 intervals
+   puts its rate over the limit at ``absolute_confidence`` (an observed breach that is not yet
+   credible, e.g. 2 errors in 31 requests, *holds* and says so); when it is *clearly* worse than stable per
    ``compare_to_stable`` (both the ratio and the delta exceeded, and — for error rates — an exact
    one-sided test says the excess is not noise at ``compare_to_stable.significance``); or when the
    sequential test (``launch_control.sequential``) finds a regression beyond the tolerance.
@@ -29,6 +32,7 @@ cases with their own reasons.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -50,6 +54,11 @@ _WORDS = {
     "memory": "memory",
     "availability": "availability",
 }
+# Windows (canary intervals with requests, ending now) the credibility test of an error-rate limit
+# pools: 1 catches a sudden large fault at once, 8 a moderate one on thin traffic. Each window is
+# tested at (1 - absolute_confidence) / (windows tested) — Bonferroni, so the chance that an
+# interval of a canary exactly *at* the limit is called a credible breach stays <= 1 - confidence.
+CREDIBILITY_WINDOWS = (1, 2, 4, 8)
 _LEVELS = {"sev1": "SEV-1", "sev2": "SEV-2", "sev3": "SEV-3"}
 _RANK = {"SEV-1": 1, "SEV-2": 2, "SEV-3": 3}
 
@@ -111,23 +120,65 @@ def _limit(metric: str, analysis: Any, severity: str) -> float | None:
 
 
 @dataclass
+class Credibility:
+    """Is an observed error-rate breach more than small-sample noise? (exact one-sided binomial test)"""
+
+    errors: int  # in the pooled window
+    requests: int
+    intervals: int  # the window: this interval and the ones before it
+    limit: float  # the lowest limit of the metric: any credible excess over it is a breach
+    p_value: float  # P(Binomial(requests, limit) >= errors)
+    level: float  # the p-value a window must reach: (1 - confidence) / windows tested
+    lower: float  # one-sided Clopper-Pearson lower bound on the rate at 1 - level
+    credible: bool
+    latest: tuple[int, int] = (0, 0)  # this interval's (requests, errors): what a doubtful breach shows
+
+    def words(self) -> str:
+        if not self.credible:
+            return f"{_count(self.latest[1])} of {_count(self.latest[0])} requests"
+        span = f" over the last {self.intervals} intervals" if self.intervals > 1 else ""
+        return f"{_count(self.errors)} of {_count(self.requests)} requests{span}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"errors": self.errors, "requests": self.requests, "intervals": self.intervals, "limit": self.limit,
+                "p_value": self.p_value, "level": self.level, "lower": self.lower, "credible": self.credible}
+
+
+@dataclass
 class _Breach:
     metric: str
     value: float
     severity: str
     limit: float
     direction: str
+    evidence: Credibility | None = None  # error rate with absolute_confidence on; None: the value is enough
 
-    def words(self, role: str) -> str:
+    @property
+    def credible(self) -> bool:
+        return self.evidence is None or self.evidence.credible
+
+    def words(self, role: str, *, evidence: bool = True) -> str:
         sign = ">" if self.direction == "above" else "<"
-        return (
+        text = (
             f"{role} {metric_words(self.metric)} {format_value(self.metric, self.value)} {sign} "
             f"{format_value(self.metric, self.limit, precise=False)} ({self.severity})"
         )
+        ev = self.evidence
+        if ev is None or not evidence:
+            return text
+        if not ev.credible:
+            return f"{text} — {ev.words()}, not yet significant"
+        text += f", {ev.words()}, lower bound {format_value(self.metric, ev.lower)}"
+        if ev.limit != self.limit:  # credibly over the lowest limit; the label is the observed rate's
+            text += f" > {format_value(self.metric, ev.limit, precise=False)}"
+        return text
 
     def as_dict(self, role: str) -> dict[str, Any]:
-        return {"version": role, "metric": self.metric, "value": self.value, "limit": self.limit,
+        data = {"version": role, "metric": self.metric, "value": self.value, "limit": self.limit,
                 "severity": self.severity}
+        if self.evidence is not None:
+            data["credibility"] = self.evidence.as_dict()
+        return data
 
 
 # --- exact binomial tail for "clearly worse" -----------------------------------------------------------
@@ -155,6 +206,36 @@ def binomial_upper_tail(k: int, n: int, p: float) -> float:
     return min(1.0, math.exp(first + math.log(total))) if first is not None else 0.0
 
 
+def binomial_lower_bound(k: int, n: int, level: float) -> float:
+    """One-sided Clopper-Pearson lower bound on p at confidence 1 - level: P(Binomial(n, p) >= k) = level."""
+    if k <= 0 or n <= 0:
+        return 0.0
+    lo, hi = 0.0, k / n
+    for _ in range(50):  # the tail grows with p: bisection to ~1e-15
+        mid = 0.5 * (lo + hi)
+        if binomial_upper_tail(k, n, mid) > level:
+            hi = mid
+        else:
+            lo = mid
+    return lo
+
+
+def credibility(history: list[tuple[int, int]], limit: float, confidence: float) -> Credibility:
+    """Test "rate <= limit" on the last 1, 2, 4, 8 (requests, errors) intervals; the most telling window wins."""
+    windows = [w for w in CREDIBILITY_WINDOWS if w <= len(history)] or [len(history)]
+    level = (1.0 - confidence) / len(windows)
+    best: tuple[float, int, int, int] | None = None
+    for w in windows:
+        n = sum(r for r, _ in history[-w:])
+        k = sum(e for _, e in history[-w:])
+        p = binomial_upper_tail(k, n, limit) if n > 0 else 1.0
+        if best is None or p < best[0]:
+            best = (p, k, n, w)
+    assert best is not None
+    p, k, n, w = best
+    return Credibility(k, n, w, limit, p, level, binomial_lower_bound(k, n, level), p <= level, history[-1])
+
+
 def excess_p_value(canary: VersionWindow, stable: VersionWindow) -> float:
     """One-sided p-value that the canary's error share exceeds stable's, given the errors seen.
 
@@ -177,6 +258,8 @@ class Gate:
         seq = analysis.sequential
         self._errors: TwoStreamTest | None = None
         self._latency: LatencyTest | None = None
+        # The canary's (requests, errors) per interval with requests, for the credibility test.
+        self._history: deque[tuple[int, int]] = deque(maxlen=max(CREDIBILITY_WINDOWS))
         if seq.enabled:
             self._errors = TwoStreamTest(seq.alpha, seq.error_rate_tolerance)
             self._latency = LatencyTest(seq.alpha, seq.latency_tolerance, min_reference=max(100, analysis.min_requests))
@@ -187,6 +270,7 @@ class Gate:
         self.failures = 0  # consecutive failing intervals (holds neither add nor break the streak)
         self.holds = 0  # consecutive holds
         self.intervals = 0
+        self._history.clear()
         if self._errors:
             self._errors.reset()
         if self._latency:
@@ -205,18 +289,23 @@ class Gate:
         ns = stable.requests if stable else 0
         details: dict[str, Any] = {"canary": _numbers(canary), "stable": _numbers(stable), "interval": self.intervals}
 
+        if canary is not None and nc > 0:
+            self._history.append((int(nc), int(min(max(canary.errors, 0), nc))))
         sequential = self._update_sequential(canary, stable)
         if sequential:
             details["sequential"] = {name: r.as_dict() for name, r in sequential.items()}
 
-        canary_breaches = self._breaches(canary)
+        canary_breaches = self._breaches(canary, judge_credibility=True)
         stable_breaches = {b.metric: b for b in self._breaches(stable)}
         if nc == 0 and not canary_breaches:
             if ns == 0:
                 return self._hold(f"no data: 0 requests in the last {window}", details)
             return self._hold(f"no data: 0 canary requests in the last {window} ({_count(ns)} stable)", details)
 
-        own = [b for b in canary_breaches if b.metric not in stable_breaches]
+        # Shared trouble is judged on what both versions show; the canary's own breaches fail only when
+        # credible, and an own breach that is not yet credible holds (below) rather than passing.
+        own = [b for b in canary_breaches if b.metric not in stable_breaches and b.credible]
+        doubtful = [b for b in canary_breaches if b.metric not in stable_breaches and not b.credible]
         shared = [b for b in canary_breaches if b.metric in stable_breaches]
         clearly_worse = self._compare(canary, stable)
         seq_fails = {name: r for name, r in sequential.items() if r.decision == "fail"}
@@ -232,7 +321,7 @@ class Gate:
             severity = _worst([b.severity for b in own])
             if severity is None:
                 # Under the absolute limits: classify what the canary shows, at least SEV-3.
-                found = [classify(b.metric, b.value, a) for b in shared]
+                found = [classify(b.metric, b.value, a) for b in shared + doubtful]
                 severity = _worst([s for s in found if s]) or "SEV-3"
             self.failures += 1
             self.holds = 0
@@ -266,7 +355,7 @@ class Gate:
         # --- hold: both bad, or too little traffic -------------------------------------------------
         if shared:
             words = "; ".join(
-                f"{b.words('canary')} but {stable_breaches[b.metric].words('stable')}" for b in shared
+                f"{b.words('canary', evidence=False)} but {stable_breaches[b.metric].words('stable')}" for b in shared
             )
             details["shared"] = True
             return self._hold(
@@ -274,6 +363,9 @@ class Gate:
                 details,
                 severity=_worst([b.severity for b in shared]),
             )
+        if doubtful:
+            details["not_yet_significant"] = [b.metric for b in doubtful]
+            return self._hold("; ".join(b.words("canary") for b in doubtful) + ": holding", details)
         if nc < a.min_requests and not promote:
             text = f"not enough traffic: {_count(nc)} canary requests < {a.min_requests}"
             if sequential:
@@ -311,9 +403,10 @@ class Gate:
             reason += f"; {self.holds} holds in a row (inconclusive limit {limit})"
         return Verdict("hold", reason, severity=severity, details=details)
 
-    def _breaches(self, window: VersionWindow | None) -> list[_Breach]:
+    def _breaches(self, window: VersionWindow | None, *, judge_credibility: bool = False) -> list[_Breach]:
         if window is None:
             return []
+        confidence = self.analysis.absolute_confidence
         thin = window.requests < max(1, self.analysis.min_requests)
         found = []
         for metric, threshold in self.analysis.metrics.items():
@@ -324,9 +417,14 @@ class Gate:
                 continue
             level = threshold.breached(float(value))
             if level:
-                found.append(
-                    _Breach(metric, float(value), _LEVELS[level], float(getattr(threshold, level)), threshold.direction)
+                breach = _Breach(
+                    metric, float(value), _LEVELS[level], float(getattr(threshold, level)), threshold.direction
                 )
+                if (judge_credibility and metric == "error_rate" and threshold.direction == "above"
+                        and confidence > 0 and self._history):
+                    lowest = min(v for v in (threshold.sev3, threshold.sev2, threshold.sev1) if v is not None)
+                    breach.evidence = credibility(list(self._history), float(lowest), confidence)
+                found.append(breach)
         return found
 
     def _compare(self, canary: VersionWindow | None, stable: VersionWindow | None) -> list[tuple[str, str]]:

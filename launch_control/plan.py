@@ -202,6 +202,13 @@ class Analysis(Strict):
     min_requests: int = Field(default=20, ge=0)
     failure_limit: int = Field(default=2, ge=1, description="consecutive failing intervals before rollback")
     inconclusive_limit: int = Field(default=10, ge=1, description="consecutive holds before the step pauses")
+    absolute_confidence: float = Field(
+        default=0.99,
+        ge=0,
+        lt=1,
+        description="an error-rate SEV limit fails only when an exact binomial test puts the canary's rate over "
+        "it at this confidence (0 = fail on the observed rate alone); see docs/analysis.md",
+    )
     metric_source: Adapter = Field(default_factory=lambda: Adapter(type="gateway"))
     probes: list[str] = Field(default_factory=list, description="health URLs for availability")
     metrics: dict[str, MetricThreshold]

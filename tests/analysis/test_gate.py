@@ -6,10 +6,19 @@ import json
 import math
 import re
 
+import numpy as np
 import pytest
 from analysis_helpers import obs, window
 
-from launch_control.analysis import Gate, Verdict, binomial_upper_tail, classify, format_value
+from launch_control.analysis import (
+    Gate,
+    Verdict,
+    binomial_lower_bound,
+    binomial_upper_tail,
+    classify,
+    credibility,
+    format_value,
+)
 from launch_control.plan import load_plan
 
 
@@ -152,9 +161,13 @@ def test_stable_silent_judges_on_absolute_limits(analysis):
     assert verdict.outcome == "pass"
     assert verdict.reason.startswith("canary healthy over 200 requests: error rate 0.5%, p95 latency 300 ms")
     assert verdict.reason.endswith("stable silent: absolute limits only")
-    bad = Gate(analysis).judge(obs(window(0), window(200, 16)))
+    bad = Gate(analysis).judge(obs(window(0), window(200, 20)))
     assert bad.outcome == "fail" and bad.severity == "SEV-3"
+    assert bad.reason.startswith("canary error rate 10.0% > 5% (SEV-3), 20 of 200 requests, lower bound 5.")
     _json_clean(bad)
+    # 16 of 200 (8 %) is over the limit, but not credibly: it holds.
+    doubtful = Gate(analysis).judge(obs(window(0), window(200, 16)))
+    assert doubtful.outcome == "hold" and doubtful.severity is None
 
 
 def test_zero_errors_and_zero_traffic_are_clean(analysis):
@@ -223,3 +236,74 @@ def test_binomial_tail_and_formatting():
     assert format_value("error_rate", 0.1, precise=False) == "10%"
     assert format_value("latency_p95", 0.42) == "420 ms"
     assert format_value("latency_p95", 3.0, precise=False) == "3 s"
+
+
+# --- significance-aware absolute error-rate limits ----------------------------------------------------
+
+
+def test_small_sample_noise_over_an_error_limit_holds_and_never_fails(analysis):
+    # The false rollback the engine bench found: 2 errors in 31 requests (6.5 %) twice at 1 % traffic.
+    gate = Gate(_with(analysis, enabled=False))
+    for minute in range(12):
+        verdict = gate.judge(obs(window(3000, 30), window(31, 2), minute=minute))
+        assert verdict.outcome == "hold" and not verdict.rollback and verdict.severity is None
+    assert verdict.reason.startswith(
+        "canary error rate 6.5% > 5% (SEV-3) — 2 of 31 requests, not yet significant: holding"
+    ), verdict.reason
+    assert verdict.details["not_yet_significant"] == ["error_rate"]
+    _json_clean(verdict)
+
+
+def test_a_credible_breach_fails_with_the_evidence_and_the_observed_severity(analysis):
+    verdict = Gate(_with(analysis, enabled=False)).judge(obs(window(3000, 30), window(150, 45)))
+    assert verdict.outcome == "fail" and verdict.severity == "SEV-1" and verdict.rollback
+    assert re.match(
+        r"canary error rate 30\.0% > 20% \(SEV-1\), 45 of 150 requests, lower bound 2\d\.\d% > 5%", verdict.reason
+    ), verdict.reason
+    cred = verdict.details["breaches"][0]["credibility"]
+    assert cred["credible"] and cred["p_value"] <= cred["level"] == pytest.approx(0.01)
+
+
+def test_thin_intervals_pool_into_a_credible_breach(analysis):
+    # 10 % errors on 30 requests a minute: no single interval is credible, a few pooled are.
+    gate = Gate(_with(analysis, enabled=False))
+    outcomes = [gate.judge(obs(None, window(30, 3), minute=m)) for m in range(10)]  # stable silent: limits only
+    assert outcomes[0].outcome == "hold"
+    fails = [v for v in outcomes if v.outcome == "fail"]
+    assert fails and "requests over the last" in fails[0].reason
+    assert any(v.rollback for v in outcomes)
+
+
+def test_confidence_zero_fails_on_the_observed_rate(analysis):
+    plain = analysis.model_copy(update={"absolute_confidence": 0.0})
+    verdict = Gate(_with(plain, enabled=False)).judge(obs(window(3000, 30), window(31, 2)))
+    assert verdict.outcome == "fail" and verdict.reason == "canary error rate 6.5% > 5% (SEV-3), 1 of 2 intervals"
+
+
+def test_credibility_false_alarms_stay_under_one_minus_confidence_at_the_limit():
+    # The hardest case: the canary's true rate sits exactly on the limit, 30 requests a minute.
+    rng = np.random.default_rng(13)
+    n = rng.poisson(30, 4000)
+    x = rng.binomial(n, 0.05)
+    history, credible = [], 0
+    for k in range(len(n)):
+        history = (history + [(int(n[k]), int(x[k]))])[-8:]
+        credible += credibility(history, 0.05, 0.99).credible
+    assert credible / len(n) <= 0.01
+
+
+def test_binomial_lower_bound_is_the_clopper_pearson_bound():
+    lower = binomial_lower_bound(45, 150, 0.01)
+    assert binomial_upper_tail(45, 150, lower) == pytest.approx(0.01, rel=1e-6)
+    assert 0.2 < lower < 0.3
+    assert binomial_lower_bound(0, 150, 0.01) == 0.0 and binomial_lower_bound(3, 0, 0.01) == 0.0
+
+
+def test_the_sequential_fail_does_not_wait_for_min_samples(analysis):
+    # min_samples guards early *promotion*; an always-valid test may fail at any sample size.
+    quiet = analysis.model_copy(update={"compare_to_stable": analysis.compare_to_stable.model_copy(
+        update={"enabled": False})})
+    verdict = Gate(quiet).judge(obs(window(2850, 28), window(150, 12)))
+    assert verdict.outcome == "fail" and verdict.rollback
+    assert verdict.details["failed_by"] == ["sequential"]
+    assert verdict.details["sequential"]["error_rate"]["canary_n"] < analysis.sequential.min_samples
