@@ -68,6 +68,7 @@ class DemoStack:
         gateway_timeout: float = 10.0,
         start_timeout: float = 30.0,
         log_dir: str | Path | None = None,
+        protect: bool = True,
     ):
         from launch_control.config import PORTS
 
@@ -92,6 +93,9 @@ class DemoStack:
         self.gateway_timeout = gateway_timeout
         self.start_timeout = start_timeout
         self.log_dir = Path(log_dir) if log_dir else None
+        # The plan's WAF, per-org rate limits and degradation guard the services and the gateway,
+        # as they would in production; protect=False gives a bare plane for proxy benchmarks.
+        self.protect_args = ["--plan", str(plan.source)] if protect and getattr(plan, "source", None) else []
         self.admin_token = ""
         self.processes: dict[str, ChildProcess] = {}
         self._logs: dict[str, Path] = {}
@@ -153,7 +157,7 @@ class DemoStack:
             for role, version in (("stable", self.stable_version), ("canary", self.canary_version)):
                 argv = [*serve, "service", "--version", version, "--port", str(self.ports[role])]
                 argv += ["--model-url", self.model_url, "--model-timeout", f"{self.model_timeout:g}"]
-                self._spawn(role, argv, env)
+                self._spawn(role, [*argv, *self.protect_args], env)
             for name in [n for n in ROLES if n in self.processes]:
                 self._wait_healthy(name, self.url(name) + "/health")
             gateway = [python, "-m", "launch_control.gateway"]
@@ -161,7 +165,7 @@ class DemoStack:
             gateway += ["--upstream", f"{self.canary_version}={self.canary_url}"]
             gateway += ["--stable", self.stable_version, "--canary", self.canary_version]
             gateway += ["--canary-weight", f"{self.canary_weight:g}", "--timeout", f"{self.gateway_timeout:g}"]
-            gateway += ["--port", str(self.ports["gateway"])]
+            gateway += ["--port", str(self.ports["gateway"]), *self.protect_args]
             self._spawn("gateway", gateway, env)
             self._wait_healthy("gateway", self.gateway_url + "/health")
         except BaseException:

@@ -17,8 +17,13 @@ def test_stack_runs_faults_and_load_and_stops_clean(plan):
         assert set(pids) == {"model", "stable", "canary", "gateway"}
         assert httpx.get(stack.canary_url + "/health").json() == {"status": "ok", "version": "v3.0.0"}
         assert httpx.get(stack.stable_url + "/health").json()["version"] == "v2.9.0"
-        live = httpx.post(stack.gateway_url + "/api/gpt-test", json={"prompt": "hi"}).json()
-        assert live["mode"] == "live"  # services reach the stand-in model
+        headers = {"X-Org-Id": "acme"}
+        live = httpx.post(stack.gateway_url + "/api/gpt-test", json={"prompt": "hi"}, headers=headers)
+        assert live.json()["mode"] == "live"  # services reach the stand-in model
+        # the plan's protection is on: per-org rate-limit headers, and no org is a 400, not a shared bucket
+        assert "RateLimit-Policy" in live.headers
+        anonymous = httpx.post(stack.gateway_url + "/api/gpt-test", json={"prompt": "hi"})
+        assert anonymous.status_code == 400 and "org" in anonymous.text.lower()
 
         assert stack.set_fault("canary", error_rate=1.0)["error_rate"] == 1.0
         with pytest.raises(UsageError, match="error_rate"):
