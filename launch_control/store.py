@@ -327,6 +327,16 @@ class Store:
         """The URL without a password, for messages."""
         return sa.engine.make_url(self.url).render_as_string(hide_password=True)
 
+    def _audit_in(
+        self, conn: Connection, actor: str, action: str, details: Mapping[str, Any], *, at: dt.datetime
+    ) -> None:
+        """The audit row of a change, written in the change's own transaction (both or neither)."""
+        conn.execute(
+            audit_events.insert().values(
+                launch_id=self.launch_id, at=at, actor=actor, action=action, details=_jsonable(dict(details))
+            )
+        )
+
     def migrate(self) -> None:
         try:
             with self.engine.begin() as conn:
@@ -460,14 +470,8 @@ class Store:
                     launch_id=self.launch_id, item_id=item_id, ticked=ticked, actor=actor, at=now, note=note
                 )
             )
-            conn.execute(
-                audit_events.insert().values(
-                    launch_id=self.launch_id,
-                    at=now,
-                    actor=actor,
-                    action="checklist.tick" if ticked else "checklist.untick",
-                    details={"item": item_id, "note": note},
-                )
+            self._audit_in(
+                conn, actor, "checklist.tick" if ticked else "checklist.untick", {"item": item_id, "note": note}, at=now
             )
 
     def checklist(self) -> dict[str, dict[str, Any]]:
@@ -616,14 +620,12 @@ class Store:
                 )
             )
             incident_id = int(result.inserted_primary_key[0])
-            conn.execute(
-                audit_events.insert().values(
-                    launch_id=self.launch_id,
-                    at=now,
-                    actor=actor,
-                    action="incident.open",
-                    details={"incident": incident_id, "severity": severity, "cause": cause, "summary": summary},
-                )
+            self._audit_in(
+                conn,
+                actor,
+                "incident.open",
+                {"incident": incident_id, "severity": severity, "cause": cause, "summary": summary},
+                at=now,
             )
         return incident_id
 
@@ -641,14 +643,8 @@ class Store:
             if result.rowcount == 0:
                 raise KeyError(f"no incident #{incident_id} in launch {self.launch_id!r}")
             if action != "touch":
-                conn.execute(
-                    audit_events.insert().values(
-                        launch_id=self.launch_id,
-                        at=utcnow(),
-                        actor=actor,
-                        action=f"incident.{action}",
-                        details=_jsonable({"incident": incident_id, **fields}),
-                    )
+                self._audit_in(
+                    conn, actor, f"incident.{action}", _jsonable({"incident": incident_id, **fields}), at=utcnow()
                 )
         incident = self.incident(incident_id)
         assert incident is not None
@@ -690,14 +686,12 @@ class Store:
                 )
             )
             rollback_id = int(result.inserted_primary_key[0])
-            conn.execute(
-                audit_events.insert().values(
-                    launch_id=self.launch_id,
-                    at=started_at,
-                    actor=actor,
-                    action="rollback.start",
-                    details={"rollback": rollback_id, "trigger": trigger, "reason": reason, "target": target_version},
-                )
+            self._audit_in(
+                conn,
+                actor,
+                "rollback.start",
+                {"rollback": rollback_id, "trigger": trigger, "reason": reason, "target": target_version},
+                at=started_at,
             )
         return rollback_id
 
@@ -768,14 +762,12 @@ class Store:
                     at=now,
                 )
             )
-            conn.execute(
-                audit_events.insert().values(
-                    launch_id=self.launch_id,
-                    at=now,
-                    actor=actor,
-                    action="criterion.verdict",
-                    details={"criterion": criterion_id, "verdict": verdict, "note": note, "value": value},
-                )
+            self._audit_in(
+                conn,
+                actor,
+                "criterion.verdict",
+                {"criterion": criterion_id, "verdict": verdict, "note": note, "value": value},
+                at=now,
             )
 
     def verdicts(self) -> dict[str, dict[str, Any]]:
@@ -816,9 +808,7 @@ class Store:
         with self._tx() as conn:
             existing = conn.execute(sa.select(users.c.name).where(users.c.name == name)).scalar()
             if existing:
-                conn.execute(
-                    users.update().where(users.c.name == name).values(role=role, password_hash=password_hash)
-                )
+                conn.execute(users.update().where(users.c.name == name).values(role=role, password_hash=password_hash))
             else:
                 conn.execute(
                     users.insert().values(name=name, role=role, password_hash=password_hash, created_at=utcnow())
