@@ -4,29 +4,14 @@ must be what the client saw, interval by interval."""
 from __future__ import annotations
 
 import bisect
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import pytest
+import traffic_client as stack_mod
 
 from launch_control.metrics import build_source
 from launch_control.metrics.gateway import GatewayMetrics
 from launch_control.servers import free_port
-
-
-def _load_stack():
-    name = "lc_traffic_fixture_stack"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "fixtures" / "stack.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-stack_mod = _load_stack()
 
 
 def _router(plane):

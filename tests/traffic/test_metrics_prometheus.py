@@ -3,15 +3,14 @@ NaN, errors), and a real Prometheus from Debian scraping the real gateway when i
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+import traffic_client as stack_mod
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -145,14 +144,6 @@ def test_bad_settings():
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 
 
-def _load_stack():
-    name = "lc_traffic_fixture_stack"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "fixtures" / "stack.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 def _instant(url: str, promql: str) -> float | None:
@@ -176,7 +167,6 @@ def test_real_prometheus_scraping_the_gateway(tmp_path, plane_factory):
         from conftest import unavailable
 
         unavailable("Debian's prometheus is not installed (apt-get install -y prometheus, ~10 s)")
-    stack_mod = _load_stack()
     plane = plane_factory(canary_weight=50)
     port = free_port()
     host_port = plane.gateway_url.removeprefix("http://")

@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
+import traffic_client as stack_mod
 
 from launch_control.errors import RouterError, UsageError
 from launch_control.servers import free_port
 from launch_control.traffic import TrafficRouter, build_router
-
-
-def _load_stack():
-    name = "lc_traffic_fixture_stack"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "fixtures" / "stack.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-stack_mod = _load_stack()
 
 
 def test_set_get_and_the_next_request_follows(traffic_plane, monkeypatch):
