@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 TRAFFIC_SHARE, DEPLOY_SHARE = 0.4, 0.7
 FIRST_BACKOFF, MAX_BACKOFF = 0.05, 2.0
 VERIFY_POLL = 0.1
+PROGRESS_EVERY = 10.0  # seconds between "still retrying" lines while a stage keeps failing
 
 
 @dataclass
@@ -93,20 +94,28 @@ def _printer(out: Out) -> Callable[[str], None]:
     return write
 
 
-def _retry(action: Callable[[], Any], deadline: float) -> tuple[bool, Any, int, str]:
+def _retry(
+    action: Callable[[], Any], deadline: float, progress: Callable[[int, str], None] | None = None
+) -> tuple[bool, Any, int, str]:
     """Call ``action`` until it succeeds or the next try would pass ``deadline``.
 
     Returns (ok, value, attempts, last error). Any exception counts as a failed attempt: an
-    adapter bug must not stop the rollback from trying again.
+    adapter bug must not stop the rollback from trying again. ``progress(attempts, error)`` hears
+    of the first failure and then at most every PROGRESS_EVERY seconds, so a person watching a
+    rollback that keeps failing sees it is still trying (and why) instead of silence.
     """
     attempts, delay, error = 0, FIRST_BACKOFF, ""
+    told = -PROGRESS_EVERY
     while True:
         attempts += 1
         try:
             return True, action(), attempts, error
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
-            log.warning("rollback attempt %d failed: %s", attempts, error)
+            log.debug("rollback attempt %d failed: %s", attempts, error)
+            if progress is not None and time.monotonic() - told >= PROGRESS_EVERY:
+                told = time.monotonic()
+                progress(attempts, error)
         if time.monotonic() + delay > deadline:
             return False, None, attempts, error
         time.sleep(delay)
@@ -163,14 +172,18 @@ class _Banner:
             self._run(lambda: degrade.rollback_finished(degrade.default_board(self.store)), wait=2.0)
 
 
-def verify_health(plan: Plan, deadline: float, router: Any = None) -> tuple[bool, str, int]:
-    """Poll the plan's health checks (and the router's weight) until all pass or ``deadline``."""
+def verify_health(
+    plan: Plan, deadline: float, router: Any = None, progress: Callable[[int, str], None] | None = None
+) -> tuple[bool, str, int]:
+    """Poll the plan's health checks (and the router's weight) until all pass or ``deadline``;
+    ``progress(rounds, problems)`` hears of failing rounds at most every PROGRESS_EVERY seconds."""
     import httpx
 
     from launch_control.preflight import http_check
 
     checks = list(plan.rollback.health_checks)
     rounds, last = 0, "no health checks configured"
+    told = time.monotonic()  # the first report comes after PROGRESS_EVERY: a short blip is normal
     with httpx.Client() as client:
         while True:
             rounds += 1
@@ -197,6 +210,9 @@ def verify_health(plan: Plan, deadline: float, router: Any = None) -> tuple[bool
             if not problems:
                 return True, "; ".join(passed) or last, rounds
             last = "; ".join(problems)
+            if progress is not None and time.monotonic() - told >= PROGRESS_EVERY:
+                told = time.monotonic()
+                progress(rounds, last)
             if time.monotonic() + VERIFY_POLL > deadline:
                 return False, last, rounds
             time.sleep(VERIFY_POLL)
@@ -299,6 +315,14 @@ def _rollback(
         say(f"  {'✓' if ok else '✗'} {name:<8} +{entry.elapsed:6.2f} s  {detail}{tries}")
         return entry
 
+    def retrying(name: str, share: float) -> Callable[[int, str], None]:
+        def tell(attempts: int, error: str) -> None:
+            elapsed = time.monotonic() - t0
+            until = budget * share
+            say(f"  … {name:<8} +{elapsed:6.2f} s  attempt {attempts} failed: {error}; retrying until +{until:.0f} s")
+
+        return tell
+
     say(f"EMERGENCY ROLLBACK of {plan.release.product} {plan.release.version} → {target}: {reason}")
     stage("trigger", True, f"{trigger} by {actor} at {started_at.isoformat(timespec='milliseconds')}")
     result.rollback_id = _safe(
@@ -321,7 +345,9 @@ def _rollback(
         except Exception as exc:
             stage("traffic", False, f"cannot build the plan's router ({plan.rollback.router.type}): {exc}")
     if router is not None:
-        ok, _, attempts, error = _retry(lambda: router.set_weight(0), t0 + budget * TRAFFIC_SHARE)
+        ok, _, attempts, error = _retry(
+            lambda: router.set_weight(0), t0 + budget * TRAFFIC_SHARE, retrying("traffic", TRAFFIC_SHARE)
+        )
         if ok:
             traffic_ok, traffic_at = True, utcnow()
             via = getattr(router, "name", "router")
@@ -340,7 +366,9 @@ def _rollback(
         except Exception as exc:
             stage("deploy", False, f"cannot build the plan's deployer ({plan.rollback.deployer.type}): {exc}")
     if deployer is not None:
-        ok, detail, attempts, error = _retry(lambda: deployer.deploy("stable", target), t0 + budget * DEPLOY_SHARE)
+        ok, detail, attempts, error = _retry(
+            lambda: deployer.deploy("stable", target), t0 + budget * DEPLOY_SHARE, retrying("deploy", DEPLOY_SHARE)
+        )
         if ok:
             deploy_ok, deployed_at = True, utcnow()
             stage("deploy", True, str(detail), attempts)
@@ -350,7 +378,9 @@ def _rollback(
     # 3. verify — health probes until healthy or the budget is spent.
     verified_at = None
     try:
-        healthy, detail, rounds = verify_health(plan, t0 + budget, router if traffic_ok else None)
+        healthy, detail, rounds = verify_health(
+            plan, t0 + budget, router if traffic_ok else None, retrying("verify", 1.0)
+        )
     except Exception as exc:
         healthy, detail, rounds = False, f"verification could not run: {type(exc).__name__}: {exc}", 1
     if healthy:

@@ -75,9 +75,15 @@ def test_stages_in_order_with_ttr_recorded(rb_plan, sqlite_store, health):
 
 def test_router_failing_its_first_two_calls_is_retried(rb_plan, sqlite_store):
     router = FlakyRouter(failures=2)
-    result = emergency_rollback(rb_plan, sqlite_store, reason="r", actor="a", router=router, deployer=NoopDeployer())
+    lines: list[str] = []
+    result = emergency_rollback(
+        rb_plan, sqlite_store, reason="r", actor="a", router=router, deployer=NoopDeployer(), out=lines.append
+    )
     assert result.ok
     assert result.stage("traffic").attempts == 3 and router.weight == 0
+    # the person watching hears of the failure while it is retried, before the stage's verdict
+    retry_line = next(i for i, line in enumerate(lines) if "attempt 1 failed" in line and "retrying until" in line)
+    assert retry_line < next(i for i, line in enumerate(lines) if "✓ traffic" in line)
 
 
 def test_router_that_stays_down_fails_within_the_budget(rb_plan, sqlite_store):
