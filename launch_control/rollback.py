@@ -218,6 +218,22 @@ def verify_health(
             time.sleep(VERIFY_POLL)
 
 
+def _sent_summary(store: Store, since: dt.datetime) -> str:
+    """What became of this rollback's messages, per channel, from the store's notification log."""
+    rows = [n for n in store.notifications() if n["kind"] == "rollback" and n["at"] >= since]
+    if not rows:
+        return "none recorded"
+
+    def outcome(row: dict[str, Any]) -> str:
+        if row["ok"]:
+            return "delivered"
+        if str(row["error"]).startswith("skipped"):
+            return "skipped (channel not configured)"
+        return f"failed ({row['error']})"
+
+    return "; ".join(f"{row['channel']} {outcome(row)}" for row in rows)
+
+
 def _notify(plan: Plan, store: Store, subject: str, text: str, notifier: Any) -> tuple[str, Any]:
     """Hand the message to the Notifier (returns at once); say what happened, never raise."""
     if notifier is False:
@@ -436,6 +452,8 @@ def _rollback(
     if flush and used is not None and hasattr(used, "flush"):
         # A short-lived process (the CLI) waits for delivery after the clock has stopped.
         with contextlib.suppress(Exception):
-            delivered = used.flush(flush)
-            say(f"  notifications {'delivered' if delivered else f'still queued after {flush:g} s'}")
+            if not used.flush(flush):
+                say(f"  notifications still queued after {flush:g} s")
+            else:
+                say(f"  notifications: {_sent_summary(store, started_at)}")
     return result
