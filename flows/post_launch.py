@@ -148,9 +148,12 @@ def schedules(plan: Any, launch_date: dt.date | None = None) -> dict[str, dict[s
 
 
 def post_launch_deployments(
-    plan: Any, *, plan_path: str | None = None, launch_date: dt.date | None = None
+    plan: Any, *, plan_path: str | None = None, launch_date: dt.date | None = None, **to_deployment: Any
 ) -> list[Any]:
-    """Prefect ``RunnerDeployment``s for the phases and status checks (``serve(*these)``)."""
+    """Prefect ``RunnerDeployment``s for the phases and status checks (``serve(*these)``).
+
+    ``to_deployment``: extra arguments for ``Flow.to_deployment`` (a work pool passes
+    ``entrypoint_type``)."""
     from prefect.schedules import Cron, Interval
 
     flows = {"post_launch_monitoring": post_launch_monitoring, "status_check": status_check}
@@ -168,6 +171,7 @@ def post_launch_deployments(
                 parameters=parameters,
                 tags=["launch-control", plan.name],
                 description=f"{plan.release.product} {plan.release.version}: {name}",
+                **to_deployment,
             )
         )
     return deployments

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+from pathlib import Path
 from typing import Any
 
 from launch_control.errors import LaunchControlError, UsageError
@@ -36,9 +37,36 @@ def _date(text: str | None) -> dt.date | None:
         raise UsageError(f"--date {text!r} is not a date; write it as YYYY-MM-DD") from None
 
 
+def _store_url_for(url: str, *, pool: str | None) -> str | None:
+    """The store URL to put in deployment parameters (visible to anyone who can read the Prefect
+    server), or None: the flows then open the store named by each worker's LAUNCH_CONTROL_DATABASE_URL."""
+    if not pool:
+        return url
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.password:
+        print(
+            "the store URL has a password, so it stays out of the deployments: "
+            "set LAUNCH_CONTROL_DATABASE_URL on every worker"
+        )
+        return None
+    if parsed.get_backend_name() == "sqlite":
+        print(
+            f"warning: the store is SQLite ({parsed.database}); workers on other machines cannot share it: "
+            "use PostgreSQL (LAUNCH_CONTROL_DATABASE_URL=postgresql://...)"
+        )
+    return url
+
+
 def run_schedule(args: argparse.Namespace, ctx: Any) -> int:
     from flows.deployments import planned_runs
 
+    if args.pool and args.start_server:
+        raise UsageError(
+            "--pool needs a Prefect server the workers can reach, and a --start-server server stops when this "
+            "command exits: start one with `prefect server start` and export PREFECT_API_URL instead"
+        )
     plan = ctx.plan
     runs = planned_runs(plan, _date(args.date))
     print(f"{len(runs)} scheduled runs for {plan.release.product} {plan.release.version} ({plan.timeline.timezone}):")
@@ -62,17 +90,21 @@ def run_schedule(args: argparse.Namespace, ctx: Any) -> int:
     try:
         from flows.deployments import build_deployments, deploy_to_pool, serve_deployments
 
+        store_url = _store_url_for(ctx.store.url, pool=args.pool)
         deployments = build_deployments(
             plan,
-            plan_path=str(plan.source),
-            store_url=ctx.store.url,
+            # Absolute: a worker runs the flow in a temporary directory, not where this command ran.
+            plan_path=str(Path(plan.source).resolve()) if plan.source else None,
+            store_url=store_url,
             launch_date=_date(args.date),
             time_scale=args.time_scale or 1.0,
+            module_entrypoints=bool(args.pool),
         )
         if args.pool:
             deploy_to_pool(deployments, args.pool)
             print(f"registered {len(deployments)} deployments on work pool {args.pool!r}; on each worker machine run:")
-            print(f"  PREFECT_API_URL={os.environ['PREFECT_API_URL']} prefect worker start --pool {args.pool}")
+            env = "LAUNCH_CONTROL_DATABASE_URL=... " if store_url is None else ""
+            print(f"  {env}PREFECT_API_URL={os.environ['PREFECT_API_URL']} prefect worker start --pool {args.pool}")
             return 0
         print(f"serving {len(deployments)} deployments (Ctrl-C stops serving; schedules stay active)")
         serve_deployments(deployments)
