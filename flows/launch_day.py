@@ -137,7 +137,7 @@ def emergency_rollback(
     result = rollback(plan, store, reason=reason, actor=actor, trigger=trigger, target_version=target_version, out=_say)
     summary = {"ok": result.ok, "ttr_seconds": result.ttr_seconds, "message": result.message}
     if not result.ok:
-        return Failed(message=result.message, data=summary)  # type: ignore[return-value]
+        return Failed(message=result.message)  # type: ignore[return-value]
     return summary
 
 
@@ -199,7 +199,7 @@ def _ended(plan_path: str | None, store_url: str | None, final: dict) -> Any:
         return Completed(message=final["reason"], data=final)
     if final["outcome"] == "rollback_needed":
         return _rollback_and_fail(plan_path, store_url, final["reason"], "gate")
-    return Failed(message=f"{final['outcome']}: {final['reason']}", data=final)
+    return Failed(message=f"{final['outcome']}: {final['reason']}")
 
 
 def _rollback_and_fail(plan_path: str | None, store_url: str | None, reason: str, trigger: str) -> Any:
@@ -214,7 +214,7 @@ def _rollback_and_fail(plan_path: str | None, store_url: str | None, reason: str
 def preflight(plan_path: str | None = None, store_url: str | None = None, smoke_base_url: str | None = None) -> Any:
     result = preflight_task(plan_path, store_url, smoke_base_url)
     if not result["ok"]:
-        return Failed(message="preflight failed: " + "; ".join(result["failed"]), data=result)
+        return Failed(message="preflight failed: " + "; ".join(result["failed"]))
     return result
 
 
@@ -233,7 +233,7 @@ def smoke_tests(plan_path: str | None = None, base_url: str | None = None) -> An
     results = smoke_task(plan_path, base_url)
     failed = [r for r in results if not r["ok"]]
     if failed:
-        return Failed(message="; ".join(f"{r['name']}: {r['detail']}" for r in failed), data=results)
+        return Failed(message="; ".join(f"{r['name']}: {r['detail']}" for r in failed))
     return results
 
 
