@@ -142,6 +142,14 @@ def create_app(
             output = await ask_model(prompt)
         except model_client.ModelUnavailable as exc:
             state.update(degraded=True, degraded_reason=str(exc))
+            if plan is not None and not plan.degradation.simulated_mode:
+                # The plan turned simulated answers off: say so plainly (a 503 the client can retry).
+                reason = getattr(exc, "reason", "model unavailable")
+                detail = f"{reason}; simulated mode is off in the plan"
+                answer = _problem(503, "live model unavailable", detail, version)
+                answer.headers["X-Degraded"] = reason
+                answer.headers["Retry-After"] = f"{max(1, round(plan.degradation.circuit_breaker.reset_timeout))}"
+                return answer
             return JSONResponse(
                 {"output": f"{SIMULATED_MESSAGE} (echo: {prompt[:200]})", "mode": "simulated", "version": version},
                 headers={"X-Degraded": getattr(exc, "reason", "model unavailable")},

@@ -26,10 +26,11 @@ def model():
         yield server, app.state.faults
 
 
-def demo(plan, model_url: str, board) -> ServerThread:
+def demo(plan, model_url: str, board, *, simulated_mode: bool = True) -> ServerThread:
     from launch_control.demo.service import create_app
 
-    plan = plan.model_copy(update={"degradation": degradation()})  # breaker: 3 failures, 0.5 s reset
+    policy = degradation().model_copy(update={"simulated_mode": simulated_mode})  # breaker: 3 failures, 0.5 s reset
+    plan = plan.model_copy(update={"degradation": policy})
     app = create_app("v3.0.0", admin_token=TOKEN, model_url=model_url, model_timeout=0.3, plan=plan, board=board)
     assert app.state.version == "v3.0.0"  # the protection wrapper passes attributes through
     return ServerThread(app)
@@ -37,6 +38,21 @@ def demo(plan, model_url: str, board) -> ServerThread:
 
 def ask(http: httpx.Client, i: int, org: str = "acme") -> httpx.Response:
     return http.post("/api/gpt-test", json={"prompt": f"hello {i}"}, headers={"X-Org-Id": org})
+
+
+def test_simulated_mode_off_answers_a_plain_503(plan, model) -> None:
+    model_server, faults = model
+    with (
+        demo(plan, model_server.url, MemoryBoard(), simulated_mode=False) as server,
+        httpx.Client(base_url=server.url, timeout=10) as http,
+    ):
+        assert ask(http, 0).json()["mode"] == "live"
+        faults.down = True
+        refused = ask(http, 1)
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+        body = refused.json()
+        assert body["error"] == "live model unavailable" and "simulated mode is off" in body["detail"]
+        assert "mode" not in body and refused.headers["x-degraded"]
 
 
 def test_model_down_slow_flapping_never_5xx_and_recovers(plan, model) -> None:
