@@ -30,7 +30,7 @@ import httpx
 
 from launch_control.errors import MetricSourceError, UsageError
 from launch_control.metrics.promtext import parse_value
-from launch_control.observations import ROLES, Observation, VersionWindow
+from launch_control.observations import ROLES, SAMPLE_METRICS, Observation, VersionWindow
 
 DEFAULT_TIMEOUT = 5.0
 _V = 'version="{version}"'
@@ -47,18 +47,8 @@ DEFAULT_QUERIES: dict[str, str] = {
     "latency_p95": f"histogram_quantile(0.95, {_BUCKETS})",
     "latency_p99": f"histogram_quantile(0.99, {_BUCKETS})",
 }
-METRICS = (
-    "requests",
-    "errors",
-    "rate_limited",
-    "latency_avg",
-    "latency_p50",
-    "latency_p95",
-    "latency_p99",
-    "cpu",
-    "memory",
-    "availability",
-)
+# What a query can fill: every VersionWindow number; rates and error rate are derived from counts.
+METRICS = tuple(m for m in SAMPLE_METRICS if m not in ("request_rate", "error_rate"))
 COUNTS = ("requests", "errors", "rate_limited")
 
 
