@@ -31,4 +31,4 @@ bench: install
 	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) .launch-control .pytest_cache
+	rm -rf $(VENV) .pytest_cache

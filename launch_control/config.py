@@ -2,7 +2,8 @@
 
 Environment variables (all optional; the embedded defaults run everything on one laptop):
   LAUNCH_CONTROL_PLAN          plan file (default: checklist/promptforge-v3.yaml)
-  LAUNCH_CONTROL_DATA_DIR      data directory (default: ./.launch-control)
+  LAUNCH_CONTROL_DATA_DIR      data directory (default: $XDG_DATA_HOME/launch-control, i.e.
+                               ~/.local/share/launch-control)
   LAUNCH_CONTROL_DATABASE_URL  store URL (default: SQLite file in the data directory)
   LAUNCH_CONTROL_REDIS_URL     Redis for rate limits and shared status (default: in-memory)
   LAUNCH_CONTROL_ADMIN_TOKEN   token for the gateway's and demo's admin APIs
@@ -27,7 +28,13 @@ PORTS = {"gateway": 8080, "stable": 8101, "canary": 8102, "model": 8103, "consol
 
 
 def data_dir() -> Path:
-    return Path(os.environ.get(DATA_DIR_ENV) or Path.cwd() / ".launch-control")
+    """``$LAUNCH_CONTROL_DATA_DIR``, else the user's data directory. Not the working directory: the
+    on-call engineer's ``emergency-rollback`` must find the store and token the launch wrote,
+    whichever directory the command is run from."""
+    if explicit := os.environ.get(DATA_DIR_ENV):
+        return Path(explicit)
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "launch-control"
 
 
 def token_file() -> Path:

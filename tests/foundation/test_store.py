@@ -181,6 +181,21 @@ def test_unreachable_database_is_a_clear_error():
         Store("postgresql://nobody@127.0.0.1:1/none")
 
 
+def test_data_dir_does_not_depend_on_the_working_directory(tmp_path: Path, monkeypatch):
+    from launch_control.config import data_dir
+
+    monkeypatch.delenv("LAUNCH_CONTROL_DATA_DIR")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.chdir(tmp_path)
+    first = data_dir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert data_dir() == first == tmp_path / "xdg" / "launch-control"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert data_dir() == tmp_path / "home" / ".local" / "share" / "launch-control"
+
+
 def test_default_location_is_data_dir(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("LAUNCH_CONTROL_DATA_DIR", str(tmp_path / "d"))
     store = Store()
