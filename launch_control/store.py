@@ -337,6 +337,15 @@ class Store:
             )
         )
 
+    def _latest(self, table: sa.Table, key: str) -> dict[str, dict[str, Any]]:
+        """key → the newest row per key of an append-only table (the current state of its history)."""
+        newest = sa.select(sa.func.max(table.c.id)).where(table.c.launch_id == self.launch_id).group_by(table.c[key])
+        with self.engine.connect() as conn:
+            return {
+                row._mapping[key]: dict(row._mapping)
+                for row in conn.execute(table.select().where(table.c.id.in_(newest)))
+            }
+
     def migrate(self) -> None:
         try:
             with self.engine.begin() as conn:
@@ -476,14 +485,7 @@ class Store:
 
     def checklist(self) -> dict[str, dict[str, Any]]:
         """item id → its latest tick row (``ticked``, ``actor``, ``at``, ``note``)."""
-        latest = (
-            sa.select(sa.func.max(checklist_ticks.c.id))
-            .where(checklist_ticks.c.launch_id == self.launch_id)
-            .group_by(checklist_ticks.c.item_id)
-        )
-        query = checklist_ticks.select().where(checklist_ticks.c.id.in_(latest))
-        with self.engine.connect() as conn:
-            return {r.item_id: dict(r._mapping) for r in conn.execute(query)}
+        return self._latest(checklist_ticks, "item_id")
 
     def record_check(self, item_id: str, ok: bool, detail: str = "") -> None:
         with self._tx() as conn:
@@ -495,16 +497,7 @@ class Store:
 
     def check_results(self) -> dict[str, dict[str, Any]]:
         """item id → its latest automatic check result."""
-        latest = (
-            sa.select(sa.func.max(check_results.c.id))
-            .where(check_results.c.launch_id == self.launch_id)
-            .group_by(check_results.c.item_id)
-        )
-        with self.engine.connect() as conn:
-            return {
-                r.item_id: dict(r._mapping)
-                for r in conn.execute(check_results.select().where(check_results.c.id.in_(latest)))
-            }
+        return self._latest(check_results, "item_id")
 
     # --- metric samples and gate decisions -----------------------------------------------------------
 
@@ -643,9 +636,7 @@ class Store:
             if result.rowcount == 0:
                 raise KeyError(f"no incident #{incident_id} in launch {self.launch_id!r}")
             if action != "touch":
-                self._audit_in(
-                    conn, actor, f"incident.{action}", _jsonable({"incident": incident_id, **fields}), at=utcnow()
-                )
+                self._audit_in(conn, actor, f"incident.{action}", {"incident": incident_id, **fields}, at=utcnow())
         incident = self.incident(incident_id)
         assert incident is not None
         return incident
@@ -772,14 +763,7 @@ class Store:
 
     def verdicts(self) -> dict[str, dict[str, Any]]:
         """criterion id → latest reviewer verdict."""
-        latest = (
-            sa.select(sa.func.max(verdicts.c.id))
-            .where(verdicts.c.launch_id == self.launch_id)
-            .group_by(verdicts.c.criterion_id)
-        )
-        with self.engine.connect() as conn:
-            rows = conn.execute(verdicts.select().where(verdicts.c.id.in_(latest)))
-            return {r.criterion_id: dict(r._mapping) for r in rows}
+        return self._latest(verdicts, "criterion_id")
 
     # --- timeline ---------------------------------------------------------------------------------------------
 
