@@ -33,6 +33,12 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture
+def service_unavailable():
+    """``unavailable`` for test modules: ``from conftest import`` would find their own directory's conftest."""
+    return unavailable
+
+
 @pytest.fixture(autouse=True)
 def _isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test writes the developer's own store or reads their environment's plan."""

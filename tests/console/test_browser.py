@@ -78,11 +78,9 @@ def png_colours(path: Path, limit: int = 50) -> int:
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_console_renders_in_chromium(full_store, tmp_path):
+def test_console_renders_in_chromium(full_store, tmp_path, service_unavailable):
     if not os.path.exists(CHROMIUM):
-        from conftest import unavailable
-
-        unavailable(f"no chromium at {CHROMIUM}")
+        service_unavailable(f"no chromium at {CHROMIUM}")
     from launch_control.commands.console import start_console
     from launch_control.servers import free_port, wait_for_http
 

@@ -162,11 +162,9 @@ def _wait_for_total(url: str, expected: float, timeout: float = 15.0) -> None:
 
 
 @pytest.mark.slow  # Prometheus starts in ~2 s and needs a few 1 s scrapes
-def test_real_prometheus_scraping_the_gateway(tmp_path, plane_factory):
+def test_real_prometheus_scraping_the_gateway(tmp_path, plane_factory, service_unavailable):
     if not Path(PROMETHEUS).exists():
-        from conftest import unavailable
-
-        unavailable("Debian's prometheus is not installed (apt-get install -y prometheus, ~10 s)")
+        service_unavailable("Debian's prometheus is not installed (apt-get install -y prometheus, ~10 s)")
     plane = plane_factory(canary_weight=50)
     port = free_port()
     host_port = plane.gateway_url.removeprefix("http://")
