@@ -261,8 +261,13 @@ class Gate:
         # The canary's (requests, errors) per interval with requests, for the credibility test.
         self._history: deque[tuple[int, int]] = deque(maxlen=max(CREDIBILITY_WINDOWS))
         if seq.enabled:
-            self._errors = TwoStreamTest(seq.alpha, seq.error_rate_tolerance)
-            self._latency = LatencyTest(seq.alpha, seq.latency_tolerance, min_reference=max(100, analysis.min_requests))
+            self._errors = TwoStreamTest(seq.alpha, seq.error_rate_tolerance, seq.error_margin)
+            self._latency = LatencyTest(
+                seq.alpha,
+                seq.latency_tolerance,
+                margin=seq.latency_margin,
+                min_reference=max(100, analysis.min_requests),
+            )
         self.reset()
 
     def reset(self) -> None:
@@ -496,11 +501,12 @@ class Gate:
                 text += f" (always-valid {1 - seq.alpha:.0%} bound: at least {_points(r.lower)})"
             return text
         bound, ref = r.extra.get("bound"), r.extra.get("reference")
+        where = f" (stable's {r.extra['quantile']})" if r.extra.get("quantile") else ""
         return (
             f"sequential test: canary latency more than {seq.latency_tolerance:.0%} worse than stable — "
             f"{format_value('error_rate', r.canary_rate or 0.0)} of canary requests slower than "
-            f"{format_value('latency', bound or 0.0)} vs {format_value('error_rate', r.stable_rate or 0.0)} of stable "
-            f"slower than {format_value('latency', ref or 0.0)}, over {_count(r.canary_n)} canary requests"
+            f"{format_value('latency', bound or 0.0)}{where} vs {format_value('error_rate', r.stable_rate or 0.0)} "
+            f"of stable slower than {format_value('latency', ref or 0.0)}, over {_count(r.canary_n)} canary requests"
         )
 
     def _proven_words(self, results: dict[str, StreamResult]) -> str:
@@ -509,7 +515,7 @@ class Gate:
         for name, r in results.items():
             if name == "error_rate":
                 text = (
-                    f"error rate no worse than stable + {seq.error_rate_tolerance * 100:g} points"
+                    f"error rate no worse than stable + {seq.error_margin * 100:g} points"
                     f" ({format_value('error_rate', r.canary_rate or 0.0)} vs "
                     f"{format_value('error_rate', r.stable_rate or 0.0)}, {_count(r.canary_n)} canary requests"
                 )
@@ -517,7 +523,7 @@ class Gate:
                     text += f", always-valid bound {_points(r.upper)}"
                 parts.append(text + ")")
             else:
-                parts.append(f"latency no more than {seq.latency_tolerance:.0%} slower")
+                parts.append(f"p95 latency no more than {seq.latency_margin:.0%} slower")
         return "sequential test proved " + " and ".join(parts) + f" at alpha {seq.alpha:g}"
 
     def _evidence_words(self, results: dict[str, StreamResult]) -> str:

@@ -195,6 +195,36 @@ class Sequential(Strict):
     latency_tolerance: float = Field(default=0.2, ge=0, description="relative, 0.2 = 20% slower")
     early_promotion: bool = False
     min_samples: int = Field(default=200, ge=1)
+    # Early promotion proves "no worse than stable + margin"; a margin wider than the tolerance lets
+    # a tight tolerance catch small regressions while a healthy canary is still promoted early.
+    error_rate_promotion_margin: Fraction | None = Field(
+        default=None, description="early promotion proves the error rate within this of stable's (default: tolerance)"
+    )
+    latency_promotion_margin: float | None = Field(
+        default=None, ge=0, description="early promotion proves p95 latency within this, relative (default: tolerance)"
+    )
+
+    @model_validator(mode="after")
+    def _margins_not_below_tolerances(self) -> Sequential:
+        for kind, tolerance, margin in (
+            ("error_rate", self.error_rate_tolerance, self.error_rate_promotion_margin),
+            ("latency", self.latency_tolerance, self.latency_promotion_margin),
+        ):
+            if margin is not None and margin < tolerance:
+                raise ValueError(
+                    f"{kind}_promotion_margin ({margin:g}) is below {kind}_tolerance ({tolerance:g}): a canary "
+                    f"between the two could be neither rolled back nor promoted; make the margin at least the tolerance"
+                )
+        return self
+
+    @property
+    def error_margin(self) -> float:
+        margin = self.error_rate_promotion_margin
+        return self.error_rate_tolerance if margin is None else margin
+
+    @property
+    def latency_margin(self) -> float:
+        return self.latency_tolerance if self.latency_promotion_margin is None else self.latency_promotion_margin
 
 
 class Analysis(Strict):

@@ -63,6 +63,22 @@ def _phi(u: float) -> float:
     return math.expm1(u) - u
 
 
+def _kappa(lam: float, p: float) -> float:
+    """sup over q <= p of log E exp(lam (X - q)), X ~ Bernoulli(q): the canary's share of Psi.
+
+    For any X in [0, 1] with mean q, E e^{lam X} <= 1 - q + q e^lam (convexity), so the
+    Bernoulli cumulant bounds bounded scores too. It is never above the Poisson bound
+    q * phi(lam) and far below it when q is not small: a latency threshold near stable's median
+    is exceeded by half of all requests, where the Poisson bound would double the variance.
+    The cumulant rises in q only up to q* = 1/lam - 1/(e^lam - 1) (~0.34-0.66 on the grid), so
+    the worst case over the null's rates q <= p is taken at min(p, q*).
+    """
+    if p <= 0.0 or lam == 0.0:
+        return 0.0
+    q = min(p, 1.0 / lam - 1.0 / math.expm1(lam))
+    return math.log1p(q * math.expm1(lam)) - lam * q
+
+
 def _logmeanexp(values: list[float]) -> float:
     top = max(values)
     if top == -math.inf:
@@ -113,11 +129,12 @@ def _finite(value: float) -> float:
 class TwoStreamTest:
     """Sequential test of H0: p_canary - p_stable <= tolerance on two binomial streams."""
 
-    def __init__(self, alpha: float, tolerance: float = 0.0):
+    def __init__(self, alpha: float, tolerance: float = 0.0, margin: float | None = None):
         if not 0 < alpha < 1:
             raise ValueError(f"alpha must lie strictly between 0 and 1 (got {alpha})")
         self.alpha = alpha
-        self.tolerance = tolerance
+        self.tolerance = tolerance  # fail: worse than stable by more than this
+        self.margin = tolerance if margin is None else margin  # pass: proven no worse than stable + this
         self.log_threshold = math.log(1.0 / alpha)
         self.reset()
 
@@ -168,22 +185,22 @@ class TwoStreamTest:
         excess = self.canary_x - self.expected - self.canary_n * tol
         return _logmeanexp(
             [
-                lam * excess - p_c0 * self.canary_n * _phi(lam) - p_s0 * sf
+                lam * excess - self.canary_n * _kappa(lam, p_c0) - p_s0 * sf
                 for lam, sf in zip(LAMBDAS, self._stable_fail, strict=True)
             ]
         )
 
     def log_evidence_pass(self, tolerance: float | None = None) -> float:
-        """log E_pass for H0': difference >= tolerance (canary worse by at least the tolerance)."""
+        """log E_pass for H0': difference >= margin (canary worse by at least the promotion margin)."""
         if self.canary_n <= 0:
             return -math.inf
-        tol = self.tolerance if tolerance is None else tolerance
+        tol = self.margin if tolerance is None else tolerance
         p_s0 = self._stable_p0()
         p_c0 = min(1.0, max(p_s0 + tol, 1e-9))
         shortfall = self.canary_n * tol + self.expected - self.canary_x
         return _logmeanexp(
             [
-                lam * shortfall - p_c0 * self.canary_n * _phi(-lam) - p_s0 * sp
+                lam * shortfall - self.canary_n * _kappa(-lam, p_c0) - p_s0 * sp
                 for lam, sp in zip(LAMBDAS, self._stable_pass, strict=True)
             ]
         )
@@ -293,31 +310,79 @@ def reference_bound(buckets: list[tuple[float, int]] | list[list[float]], quanti
     return best[1] if best else None
 
 
-class LatencyTest:
-    """Is the canary slower than stable by more than ``tolerance`` (relative), in its tail?
+# Where the latency test looks: histogram bounds near these quantiles of stable's latency.
+QUANTILES: tuple[float, ...] = (0.5, 0.75, 0.9, 0.95, 0.99)
+PRIMARY_QUANTILE = 0.95  # early promotion needs "no worse" proven here
 
-    The reference bound ``b`` is the histogram bound nearest stable's p95, fixed for the
-    step at the first interval where stable has ``min_reference`` requests. Canary's bad requests
-    are those slower than ``b``; stable's are those slower than ``b / (1 + tolerance)``. If every
-    canary quantile were at most ``(1 + tolerance)`` times stable's, P(canary > b) <=
-    P(stable > b / (1 + tolerance)) — so a two-stream test with zero tolerance on these
-    exceedances tests "no more than ``tolerance`` slower" without any distribution assumption.
+
+class LatencyTest:
+    """Is the canary slower than stable by more than ``tolerance`` (relative) anywhere from p50 to p99?
+
+    At the first interval where stable has ``min_reference`` requests, the histogram bounds
+    nearest stable's p50, p75, p90, p95 and p99 are fixed for the step. For each bound ``b``,
+    canary's bad requests are those slower than ``b`` and stable's those slower than
+    ``b / (1 + tolerance)``. If every canary quantile were at most ``(1 + tolerance)`` times
+    stable's, P(canary > b) <= P(stable > b / (1 + tolerance)) at every ``b`` — so each bound is a
+    two-stream test with zero tolerance of "no more than ``tolerance`` slower", with no
+    assumption about the shape of the distribution.
+
+    * **fail**: the *average* of the bounds' e-values reaches 1/alpha. An average of e-processes
+      is one (valid under H0 at every bound), so looking at five places costs log 5 nats, not a
+      five-fold alpha. A uniform slowdown shows most at the middle bounds (a p75 threshold carries
+      ~2× the information of a p95 one: more requests near it); a slowdown of the tail only
+      shows at p95/p99 — the average finds whichever speaks.
+    * **pass**: "no worse than ``margin`` slower" proven at the p95 bound (the latency a launch's
+      SLO names); ``margin`` defaults to the tolerance. With a wider margin the p95 bound gets a
+      second stream whose stable reference is ``b / (1 + margin)``.
     """
 
-    def __init__(self, alpha: float, tolerance: float, *, quantile: float = 0.95, min_reference: int = 100):
+    def __init__(
+        self,
+        alpha: float,
+        tolerance: float,
+        *,
+        margin: float | None = None,
+        quantiles: tuple[float, ...] = QUANTILES,
+        min_reference: int = 100,
+    ):
+        self.alpha = alpha
         self.tolerance = tolerance
-        self.quantile = quantile
+        self.margin = tolerance if margin is None else margin
+        self.quantiles = quantiles
         self.min_reference = min_reference
-        self.stream = TwoStreamTest(alpha, 0.0)
-        self.bound: float | None = None
+        self.log_threshold = math.log(1.0 / alpha)
+        self.tests: dict[float, TwoStreamTest] = {}  # bound -> its two-stream test
+        self.labels: dict[float, str] = {}  # bound -> "p75" (the quantile it stands for)
+        self.primary: float | None = None
+        self.promotion: TwoStreamTest | None = None  # p95 against b / (1 + margin), when margin != tolerance
+        self.failed = False
 
     def reset(self) -> None:
-        self.stream.reset()
-        self.bound = None
+        self.tests, self.labels, self.primary, self.promotion, self.failed = {}, {}, None, None, False
 
     @property
-    def reference(self) -> float | None:
-        return None if self.bound is None else self.bound / (1.0 + self.tolerance)
+    def bound(self) -> float | None:
+        """The p95 bound (the one early promotion is judged on)."""
+        return self.primary
+
+    def bounds_by_label(self) -> dict[str, float]:
+        """{"p50": 0.33, …}: the bounds fixed for this step, by the stable quantile each stands for."""
+        return {self.labels[b]: b for b in sorted(self.tests)}
+
+    def _choose_bounds(self, stable_buckets: list[tuple[float, int]]) -> None:
+        for q in sorted(self.quantiles, reverse=True):  # the p95 label wins over p90 on a shared bound
+            b = reference_bound(stable_buckets, q)
+            if b is None:
+                continue
+            if b not in self.tests:
+                self.tests[b] = TwoStreamTest(self.alpha, 0.0)
+                self.labels[b] = f"p{q * 100:g}"
+            if q == PRIMARY_QUANTILE:
+                self.primary = b
+        if self.primary is None and self.tests:  # no bound near p95 (a nearly empty tail): the slowest
+            self.primary = max(self.tests)
+        if self.primary is not None and self.margin != self.tolerance:
+            self.promotion = TwoStreamTest(self.alpha, 0.0)
 
     def update(
         self,
@@ -328,25 +393,68 @@ class LatencyTest:
     ) -> None:
         if not canary_buckets or not stable_buckets or canary_n <= 0 or stable_n <= 0:
             return
-        if self.bound is None:
+        if not self.tests:
             if stable_n < self.min_reference:
                 return
-            self.bound = reference_bound(stable_buckets, self.quantile)
-            if self.bound is None:
+            self._choose_bounds(stable_buckets)
+            if not self.tests:
                 return
         canary_total = float(canary_buckets[-1][1])
         stable_total = float(stable_buckets[-1][1])
-        fast_c = cumulative_at(canary_buckets, self.bound)
-        fast_s = cumulative_at(stable_buckets, self.reference or 0.0)
-        if fast_c is None or fast_s is None or canary_total <= 0 or stable_total <= 0:
+        if canary_total <= 0 or stable_total <= 0:
             return
-        self.stream.update(canary_total, canary_total - fast_c, stable_total, stable_total - fast_s)
+        for b, test in self.tests.items():
+            fast_c = cumulative_at(canary_buckets, b)
+            fast_s = cumulative_at(stable_buckets, b / (1.0 + self.tolerance))
+            if fast_c is None or fast_s is None:
+                continue
+            test.update(canary_total, canary_total - fast_c, stable_total, stable_total - fast_s)
+        if self.promotion is not None and self.primary is not None:
+            fast_c = cumulative_at(canary_buckets, self.primary)
+            fast_s = cumulative_at(stable_buckets, self.primary / (1.0 + self.margin))
+            if fast_c is not None and fast_s is not None:
+                self.promotion.update(canary_total, canary_total - fast_c, stable_total, stable_total - fast_s)
 
     @property
     def active(self) -> bool:
-        return self.bound is not None and self.stream.canary_n > 0
+        return self.primary is not None and self.tests[self.primary].canary_n > 0
+
+    @property
+    def canary_n(self) -> float:
+        return self.tests[self.primary].canary_n if self.primary is not None else 0.0
+
+    def log_evidence_fail(self) -> float:
+        """log of the average of the bounds' e-values of a slowdown."""
+        if not self.tests:
+            return -math.inf
+        logs = [t.log_evidence_fail() for t in self.tests.values()]
+        top = max(logs)
+        if top == -math.inf:
+            return top
+        return top + math.log(sum(math.exp(v - top) for v in logs) / len(logs))
 
     def result(self, *, with_bounds: bool | None = None) -> StreamResult:
-        res = self.stream.result(with_bounds=with_bounds)
-        res.extra = {"bound": self.bound, "reference": self.reference, "tolerance": self.tolerance}
+        """The decision now; rates and bounds are those of the bound that speaks loudest for it."""
+        log_fail = self.log_evidence_fail()
+        if log_fail >= self.log_threshold:
+            self.failed = True
+        assert self.primary is not None
+        primary = self.tests[self.primary]
+        # the bound to report: the strongest evidence of a slowdown when failing, else p95's
+        telling = (
+            max(self.tests, key=lambda b: self.tests[b].log_evidence_fail()) if self.failed else self.primary
+        )
+        res = self.tests[telling].result(with_bounds=with_bounds)
+        pass_log = (self.promotion or primary).log_evidence_pass()
+        res.decision = "fail" if self.failed else ("pass" if pass_log >= self.log_threshold else "continue")
+        res.evidence_fail = math.exp(min(log_fail, 700.0))
+        res.evidence_pass = math.exp(min(pass_log, 700.0))
+        res.extra = {
+            "bound": telling,
+            "reference": telling / (1.0 + self.tolerance),
+            "quantile": self.labels[telling],
+            "tolerance": self.tolerance,
+            "margin": self.margin,
+            "bounds": self.bounds_by_label(),
+        }
         return res

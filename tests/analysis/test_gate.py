@@ -222,7 +222,7 @@ def test_early_promotion_only_when_the_plan_allows(analysis, allowed):
             break
     assert promoted is not None
     assert "sequential test proved error rate no worse than stable + 0.5 points" in promoted.reason
-    assert "latency no more than 20% slower" in promoted.reason
+    assert "p95 latency no more than 20% slower" in promoted.reason
     assert promoted.promote is allowed
     assert promoted.reason.endswith("promoting early" if allowed else "early promotion is off in the plan")
 
@@ -307,3 +307,45 @@ def test_the_sequential_fail_does_not_wait_for_min_samples(analysis):
     assert verdict.outcome == "fail" and verdict.rollback
     assert verdict.details["failed_by"] == ["sequential"]
     assert verdict.details["sequential"]["error_rate"]["canary_n"] < analysis.sequential.min_samples
+
+
+def test_promotion_margin_promotes_sooner_and_keeps_the_tight_tolerance_for_fails(analysis):
+    # Fail if worse by more than 0.2 points; promote early once proven within 0.5 points.
+    def minutes_to_promotion(**settings):
+        gate = Gate(_with(analysis, early_promotion=True, **settings))
+        rng = np.random.default_rng(31)
+        for minute in range(120):
+            verdict = gate.judge(obs(window(2850, int(rng.binomial(2850, 0.01))),
+                                     window(150, int(rng.binomial(150, 0.01))), minute=minute))
+            if verdict.promote:
+                return minute + 1, verdict
+        return None, None
+
+    tight, _ = minutes_to_promotion(error_rate_tolerance=0.002)
+    minute, verdict = minutes_to_promotion(error_rate_tolerance=0.002, error_rate_promotion_margin=0.005)
+    assert minute is not None and (tight is None or minute < tight)
+    assert "error rate no worse than stable + 0.5 points" in verdict.reason
+
+    # The fail side still uses 0.2 points: a canary at +0.8 points is caught.
+    gate = Gate(_with(analysis, error_rate_tolerance=0.002, error_rate_promotion_margin=0.005))
+    rng = np.random.default_rng(37)
+    failed = None
+    for minute in range(120):
+        verdict = gate.judge(obs(window(2850, int(rng.binomial(2850, 0.01))),
+                                 window(150, int(rng.binomial(150, 0.018))), minute=minute))
+        if verdict.rollback:
+            failed = verdict
+            break
+    assert failed is not None and "by more than 0.2 points" in failed.reason
+
+
+def test_a_promotion_margin_below_the_tolerance_is_refused():
+    from pydantic import ValidationError
+
+    from launch_control.plan import Sequential
+
+    with pytest.raises(ValidationError, match="error_rate_promotion_margin .* is below error_rate_tolerance"):
+        Sequential(error_rate_tolerance="0.5%", error_rate_promotion_margin="0.2%")
+    with pytest.raises(ValidationError, match="latency_promotion_margin .* is below latency_tolerance"):
+        Sequential(latency_tolerance=0.2, latency_promotion_margin=0.1)
+    assert Sequential(error_rate_tolerance="0.2%").error_margin == 0.002  # default: the tolerance

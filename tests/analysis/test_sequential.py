@@ -136,3 +136,111 @@ def test_latency_test_on_histograms(scale, expect_fail):
         assert failures >= 36
     else:
         assert failures <= 2
+
+
+# --- rates far from zero: the Bernoulli cumulant (latency thresholds near stable's median) -----------
+
+
+@pytest.mark.parametrize(("weight", "p_stable"), [(0.05, 0.5), (0.25, 0.3), (0.05, 0.9)])
+def test_false_alarms_stay_under_alpha_when_half_the_requests_are_bad(weight, p_stable):
+    # A threshold near the median is exceeded by half of all requests: the regime where the exact
+    # Bernoulli cumulant (not the Poisson bound) sets the boundary. Canary exactly on the null.
+    rng = np.random.default_rng(13)
+    fail_rate, _ = _runs(rng, 800, 40, weight, p_stable, p_stable, 0.0)
+    assert fail_rate <= ALPHA
+
+
+def test_bernoulli_cumulant_is_tighter_where_it_matters():
+    # Same data, same null; only the cumulant differs. Half-bad streams: the evidence of a real
+    # +5 point shift must be far stronger than the Poisson bound would allow, or p50 thresholds are useless.
+    test = TwoStreamTest(ALPHA, 0.0)
+    for _ in range(10):
+        test.update(150, 83, 2850, 1425)  # 55 % vs 50 %
+    poisson = max(
+        lam * (test.canary_x - test.expected) - test._stable_p0() * test.canary_n * (math.expm1(lam) - lam)
+        for lam in (0.125, 0.25, 0.5, 1.0, 2.0)
+    )
+    assert test.log_evidence_fail() > poisson + 1.0
+
+
+# --- latency: five thresholds from stable's p50 to p99 -------------------------------------------------
+
+from launch_control.gateway.app import LATENCY_BUCKETS  # noqa: E402  (the bounds the gateway exports)
+
+
+def _bucket_probs(scale, tail_share=0.0, tail_scale=1.0):
+    """P(each gateway bucket, +Inf) for lognormal latency (median 0.3 s × scale, sigma 0.5); optionally
+    a share of requests ``tail_scale`` times slower (a slowdown of the tail only)."""
+
+    def cdf(b, s):
+        return 0.5 * (1 + math.erf(math.log(b / (0.3 * s)) / (0.5 * math.sqrt(2))))
+
+    c = [(1 - tail_share) * cdf(b, scale) + tail_share * cdf(b, scale * tail_scale) for b in LATENCY_BUCKETS]
+    return np.diff(np.array([0.0, *c, 1.0]))
+
+
+def _hist(rng, n, probs):
+    """A cumulative histogram [(bound, count <= bound), …, (inf, n)] of n requests."""
+    return list(zip((*LATENCY_BUCKETS, math.inf), np.cumsum(rng.multinomial(n, probs)).tolist(), strict=True))
+
+
+def _latency_runs(rng, runs, intervals, weight, tolerance, canary_probs, **kwargs):
+    """Interval of the first fail per run (0 = never) and whether the p95 'no worse' proof came."""
+    stable_probs = _bucket_probs(1.0)
+    fails, passes = np.zeros(runs, dtype=int), np.zeros(runs, dtype=bool)
+    for r in range(runs):
+        test = LatencyTest(ALPHA, tolerance, **kwargs)
+        for k in range(intervals):
+            nc, ns = rng.poisson(PER_MINUTE * weight), rng.poisson(PER_MINUTE * (1 - weight))
+            test.update(nc, _hist(rng, nc, canary_probs), ns, _hist(rng, ns, stable_probs))
+            if not test.active:
+                continue
+            decision = test.result(with_bounds=False).decision
+            if decision == "fail":
+                fails[r] = k + 1
+                break
+            passes[r] |= decision == "pass"
+    return fails, passes
+
+
+@pytest.mark.parametrize(("weight", "scale"), [(0.05, 1.0), (0.05, 1.1), (0.01, 1.1)])
+def test_latency_false_alarms_stay_under_alpha(weight, scale):
+    # scale 1.1 with tolerance 10 %: every quantile exactly on the null's boundary.
+    rng = np.random.default_rng(17)
+    fails, _ = _latency_runs(rng, 400, 30, weight, 0.1, _bucket_probs(scale))
+    assert np.mean(fails > 0) <= ALPHA
+
+
+def test_latency_thresholds_span_p50_to_p99_and_find_a_uniform_slowdown_sooner():
+    rng = np.random.default_rng(19)
+    test = LatencyTest(ALPHA, 0.1)
+    hs = _hist(rng, 3000, _bucket_probs(1.0))
+    test.update(150, hs, 3000, hs)
+    assert set(test.bounds_by_label()) == {"p50", "p75", "p90", "p95", "p99"}
+    assert test.bound == test.bounds_by_label()["p95"]
+    assert 0.56 <= test.bound <= 0.82  # stable's p95 is 0.68 s
+
+    # +20 % everywhere (tolerance 10 %) at 5 % traffic: five thresholds vs the p95 one alone.
+    five, _ = _latency_runs(rng, 100, 30, 0.05, 0.1, _bucket_probs(1.2))
+    p95_only, _ = _latency_runs(rng, 100, 30, 0.05, 0.1, _bucket_probs(1.2), quantiles=(0.95,))
+    assert np.mean(five > 0) >= 0.95
+    assert np.median(np.where(five > 0, five, 99)) < np.median(np.where(p95_only > 0, p95_only, 99))
+
+
+def test_latency_slowdown_of_the_tail_only_is_caught_and_named():
+    # 8 % of canary requests three times slower: p50 barely moves, p95/p99 do.
+    rng = np.random.default_rng(23)
+    fails, _ = _latency_runs(rng, 60, 30, 0.05, 0.1, _bucket_probs(1.0, tail_share=0.08, tail_scale=3.0))
+    assert np.mean(fails > 0) >= 0.9
+    test = LatencyTest(ALPHA, 0.1)
+    for _ in range(15):
+        test.update(150, _hist(rng, 150, _bucket_probs(1.0, 0.08, 3.0)), 2850, _hist(rng, 2850, _bucket_probs(1.0)))
+    res = test.result()
+    assert res.decision == "fail"
+    assert res.extra["quantile"] in {"p90", "p95", "p99"}  # the threshold that speaks is in the tail
+
+
+def test_healthy_latency_is_proven_no_worse_at_p95():
+    rng = np.random.default_rng(29)
+    fails, passes = _latency_runs(rng, 60, 40, 0.25, 0.2, _bucket_probs(1.0))
+    assert np.mean(fails > 0) <= ALPHA and np.mean(passes) >= 0.9
