@@ -28,7 +28,14 @@ from typing import Any
 
 from launch_control.analysis import Gate, Verdict
 from launch_control.errors import UsageError
-from launch_control.observations import ROLES, SAMPLE_METRICS, Observation, VersionWindow
+from launch_control.observations import (
+    BUCKET_PREFIX,
+    ROLES,
+    SAMPLE_METRICS,
+    Observation,
+    VersionWindow,
+    buckets_from_samples,
+)
 
 _INT_METRICS = ("requests", "errors", "rate_limited")
 _WINDOW_FIELDS = ("latency_avg", "latency_p50", "latency_p95", "latency_p99", "cpu", "memory", "availability")
@@ -231,13 +238,22 @@ def _bad(message: str) -> Row:
 def observations(rows: Iterable[Row], interval: float) -> list[tuple[int | None, float | None, Observation]]:
     """One observation per recorded time, with its step: (step, weight, observation), in time order."""
     grouped: dict[dt.datetime, dict[str, dict[str, float]]] = {}
+    histograms: dict[tuple[dt.datetime, str], dict[float, float]] = {}
     steps: dict[dt.datetime, tuple[int | None, float | None]] = {}
     for r in rows:
+        if r.metric.startswith(BUCKET_PREFIX):
+            try:
+                bound = float(r.metric.removeprefix(BUCKET_PREFIX))
+            except ValueError:
+                continue
+            histograms.setdefault((r.at, r.version), {})[bound] = r.value
+            continue
         if r.metric not in SAMPLE_METRICS:
             continue
         grouped.setdefault(r.at, {}).setdefault(r.version, {})[r.metric] = r.value
         if r.step is not None or r.at not in steps:
             steps[r.at] = (r.step, r.weight)
+    bounds = sorted({b for stored in histograms.values() for b in stored})  # the source's bounds
     out = []
     for at in sorted(grouped):
         windows: dict[str, VersionWindow | None] = {}
@@ -248,6 +264,9 @@ def observations(rows: Iterable[Row], interval: float) -> list[tuple[int | None,
                 continue
             kwargs: dict[str, Any] = {k: int(round(values.get(k, 0.0))) for k in _INT_METRICS}
             kwargs.update({k: values[k] for k in _WINDOW_FIELDS if k in values})
+            stored = histograms.get((at, role))
+            if stored:
+                kwargs["latency_buckets"] = buckets_from_samples(stored, values["requests"], bounds)
             windows[role] = VersionWindow(**kwargs)
         step, weight = steps.get(at, (None, None))
         out.append((step, weight, Observation(at=at, interval=interval, stable=windows["stable"],

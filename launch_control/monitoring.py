@@ -183,7 +183,7 @@ def run_once(
     manager = manager or production_manager(plan, store, actor="monitoring")
     observation = source.observe(interval)
     run = MonitoringRun(at=now, phase=phase.name if phase else None, error=observation.error)
-    run.samples = store.record_samples(observation.samples())
+    run.samples = store.record_samples(observation.samples(histograms=False))
     for role in ROLES:
         window = observation.window(role)
         if window is not None:

@@ -32,6 +32,34 @@ SAMPLE_METRICS = (
     "availability",
 )
 
+# The latency histogram is stored too, one sample per bound named ``latency_le_<bound>`` (value:
+# requests at or under it), so a backtest can replay the latency sequential test. Only the bounds
+# where the interval's counts change are written — from the last empty bound to the first full
+# one; the rest are implied (0 below, every request above): ~10-20 rows, not 43.
+BUCKET_PREFIX = "latency_le_"
+
+
+def bucket_samples(buckets: list[tuple[float, int]] | list[tuple[float, float]]) -> dict[str, float]:
+    """{"latency_le_0.47": 12.0, …}: the informative part of a cumulative histogram."""
+    finite = [(float(b), float(c)) for b, c in buckets if b != float("inf")]
+    if not buckets or not finite:
+        return {}
+    total = float(buckets[-1][1])
+    first = max((i for i, (_, c) in enumerate(finite) if c <= 0), default=0)
+    last = min((i for i, (_, c) in enumerate(finite) if c >= total), default=len(finite) - 1)
+    return {f"{BUCKET_PREFIX}{b:g}": c for b, c in finite[first : last + 1]}
+
+
+def buckets_from_samples(
+    values: dict[float, float], total: float, bounds: list[float]
+) -> list[tuple[float, float]]:
+    """A cumulative histogram over ``bounds`` from stored ``bucket_samples`` (bound → count)."""
+    if not values:
+        return []
+    low, high = min(values), max(values)
+    out = [(b, values.get(b, 0.0 if b < low else total if b > high else float("nan"))) for b in bounds]
+    return [(b, c) for b, c in out if c == c] + [(float("inf"), total)]
+
 
 @dataclass
 class VersionWindow:
@@ -76,8 +104,12 @@ class Observation:
     def window(self, role: str) -> VersionWindow | None:
         return self.stable if role == "stable" else self.canary if role == "canary" else None
 
-    def samples(self) -> list[dict[str, Any]]:
-        """Rows for ``Store.record_samples``: every measured number of every version."""
+    def samples(self, *, histograms: bool = True) -> list[dict[str, Any]]:
+        """Rows for ``Store.record_samples``: every measured number of every version.
+
+        ``histograms=False`` leaves out the latency histogram rows (post-launch monitoring every
+        10 s for 72 h: the backtest replays the ramp, which records them).
+        """
         rows: list[dict[str, Any]] = []
         for role in ROLES:
             window = self.window(role)
@@ -97,6 +129,8 @@ class Observation:
                 "memory": window.memory,
                 "availability": window.availability,
             }
+            if histograms:
+                values.update(bucket_samples(window.latency_buckets))
             rows += [
                 {"at": self.at, "version": role, "metric": k, "value": float(v)}
                 for k, v in values.items()

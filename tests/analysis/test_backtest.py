@@ -121,3 +121,57 @@ def test_backtest_cli_bad_input(cli, cli_env, tmp_path):
     result = cli("export-samples", "--out", str(tmp_path / "x.txt"))
     assert result.returncode == 2 and "give a file ending in .csv or .json" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _lognormal_histogram(rng, n: int, scale: float) -> list[tuple[float, int]]:
+    import math
+
+    import numpy as np
+
+    from launch_control.gateway.app import LATENCY_BUCKETS
+
+    latencies = 0.3 * scale * np.exp(0.5 * rng.standard_normal(n))
+    return [(b, int(np.sum(latencies <= b))) for b in LATENCY_BUCKETS] + [(math.inf, n)]
+
+
+def record_slow_launch(store: Store, *, histograms: bool = True) -> None:
+    """One 5 % step: no errors, canary every request 40 % slower — p95 0.95 s vs 0.68 s, under
+    every SEV latency limit and compare-to-stable's ratio; only the latency histograms show it."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    for k in range(20):
+        at = T0 + dt.timedelta(minutes=k)
+        stable = VersionWindow(requests=2850, latency_p95=0.68, latency_buckets=_lognormal_histogram(rng, 2850, 1.0))
+        canary = VersionWindow(requests=150, latency_p95=0.95, latency_buckets=_lognormal_histogram(rng, 150, 1.4))
+        observation = Observation(at=at, interval=60, stable=stable, canary=canary)
+        store.record_samples(observation.samples(histograms=histograms))
+        store.record_decision("pass", "recorded pass", step=1, weight=5.0, at=at + dt.timedelta(seconds=0.5))
+
+
+def test_replay_uses_the_recorded_latency_histograms(store, plan, tmp_path):
+    from launch_control.backtest import export_samples
+
+    record_slow_launch(store)
+    rows, decisions = rows_from_store(store)
+    assert any(r.metric.startswith("latency_le_") for r in rows)
+    assert len(rows) < 20 * 2 * 40  # only the informative bounds are stored, not all 43 per version
+    steps = replay(plan.analysis, rows, decisions)
+    at, verdict = steps[0].first_flag("rollback")
+    assert verdict.details["failed_by"] == ["sequential"] and verdict.details["metric"] == "latency"
+    assert "sequential test: canary latency more than 20% worse than stable" in verdict.reason
+    assert at < T0 + dt.timedelta(minutes=10)
+    # the same replay from an exported CSV file
+    path = tmp_path / "slow.csv"
+    export_samples(store, path)
+    file_rows, file_decisions = load_samples_file(path)
+    again = replay(plan.analysis, file_rows, file_decisions)
+    assert again[0].first_flag("rollback")[0] == at
+
+
+def test_replay_without_histograms_cannot_see_a_latency_shift(store, plan):
+    record_slow_launch(store, histograms=False)  # what post-launch monitoring stores
+    rows, decisions = rows_from_store(store)
+    assert not any(r.metric.startswith("latency_le_") for r in rows)
+    steps = replay(plan.analysis, rows, decisions)
+    assert steps[0].first_flag("rollback") is None
