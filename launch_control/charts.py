@@ -1,6 +1,7 @@
 """Plotly figures of a launch: metric lines (stable against canary) with SEV limits and markers,
-and the launch-day Gantt chart (planned against actual). Used by the ops console and reusable
-by reports. Plain ``plotly.graph_objects``; no pandas, no Streamlit.
+the sequential test's evidence over a step, and the launch-day Gantt chart (planned against
+actual). Used by the ops console and reusable by reports. Plain ``plotly.graph_objects``; no
+pandas, no Streamlit.
 
 Inputs are plain rows (dicts), as ``console.lib.data.bucketed_samples`` returns them, so a
 caller can build them from any source.
@@ -98,6 +99,70 @@ def metric_figure(
     )
     if since and until:
         fig.update_xaxes(range=[since, until])
+    return fig
+
+
+EVIDENCE_TESTS = {"error_rate": "error rate", "latency": "latency"}
+EVIDENCE_SIDES = {"evidence_fail": ("of harm", "#c92a2a"), "evidence_pass": ("of safety", "#2b8a3e")}
+EVIDENCE_RANGE = (1e-3, 1e6)  # drawn clipped: e-values run from ~0 to astronomically large
+
+
+def evidence_step(decisions: Sequence[Mapping[str, Any]]) -> int | None:
+    """The newest step whose decisions carry sequential evidence (None when none does)."""
+    for d in reversed(decisions):
+        if (d.get("details") or {}).get("sequential"):
+            return d.get("step")
+    return None
+
+
+def evidence_figure(
+    decisions: Sequence[Mapping[str, Any]], *, step: int | None = None, height: int = 280
+) -> go.Figure | None:
+    """The sequential test's e-values over one step's decisions, log scale, with the 1/alpha line.
+
+    Evidence of harm reaching the line rolls the canary back; evidence of safety reaching it
+    proves the canary no worse (early promotion). ``decisions`` as ``Store.decisions`` returns them;
+    ``step`` defaults to the newest step with evidence. None when no decision carries any.
+    """
+    step = evidence_step(decisions) if step is None else step
+    series: dict[tuple[str, str], tuple[list[Any], list[float]]] = {}
+    threshold: float | None = None
+    for d in decisions:
+        if d.get("step") != step:
+            continue
+        for test, result in ((d.get("details") or {}).get("sequential") or {}).items():
+            threshold = threshold or result.get("threshold")
+            for side in EVIDENCE_SIDES:
+                value = result.get(side)
+                if isinstance(value, int | float):
+                    xs, ys = series.setdefault((test, side), ([], []))
+                    xs.append(d["at"])
+                    ys.append(min(max(float(value), EVIDENCE_RANGE[0]), EVIDENCE_RANGE[1]))
+    if not series:
+        return None
+    fig = go.Figure()
+    for (test, side), (xs, ys) in sorted(series.items()):
+        words, colour = EVIDENCE_SIDES[side]
+        fig.add_trace(
+            go.Scatter(
+                x=xs, y=ys, mode="lines+markers", name=f"{EVIDENCE_TESTS.get(test, test)}: evidence {words}",
+                line={"color": colour, "dash": "solid" if test == "error_rate" else "dot", "width": 1.5},
+                marker={"size": 4},
+            )
+        )
+    shapes, annotations = [], []
+    if threshold:
+        shapes.append({"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": threshold,
+                       "y1": threshold, "line": {"color": "#495057", "dash": "dash", "width": 1}})
+        annotations.append({"xref": "paper", "x": 0, "xanchor": "left", "yref": "y", "y": threshold,
+                            "yanchor": "bottom", "showarrow": False, "font": {"size": 10, "color": "#495057"},
+                            "text": f"decides at {threshold:g} (1/alpha)"})
+    title = "Sequential test evidence" + (f", step {step + 1}" if step is not None else "")
+    fig.update_layout(
+        title={"text": title, "font": {"size": 14}}, height=height, margin={"l": 40, "r": 10, "t": 50, "b": 30},
+        shapes=shapes, annotations=annotations, legend={"orientation": "h", "y": -0.2}, hovermode="x unified",
+        yaxis={"type": "log", "title": "e-value", "range": [-3, 6]},
+    )
     return fig
 
 

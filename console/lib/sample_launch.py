@@ -136,18 +136,30 @@ def _write_samples(store: Store, data: LaunchData, resolution: float, seed: int)
     data.rows = len(rows)
 
 
+def _sequential(k: int) -> dict:
+    """A healthy canary's sequential evidence after k intervals: safety grows, harm fades (as in the gate)."""
+    return {
+        "error_rate": {"decision": "pass" if 0.5 * 1.6**k >= 20 else "continue", "threshold": 20.0,
+                       "evidence_fail": 0.8 * 0.7**k, "evidence_pass": 0.5 * 1.6**k},
+        "latency": {"decision": "pass" if 0.3 * 1.4**k >= 20 else "continue", "threshold": 20.0,
+                    "evidence_fail": 0.9 * 0.8**k, "evidence_pass": 0.3 * 1.4**k},
+    }
+
+
 def _write_decisions(store: Store, data: LaunchData) -> None:
     for index, (when, weight) in enumerate(data.weights):
         next_at = data.weights[index + 1][0] if index + 1 < len(data.weights) else when + dt.timedelta(minutes=30)
         t = when + dt.timedelta(minutes=5)
+        k = 0
         while t < next_at and t < data.end:
             late = 3.67 <= (t - data.t0).total_seconds() / 3600 < 3.9
+            k += 1
             if late:
                 store.record_decision("hold", "canary p95 3.41 s above SEV-3 limit 3 s (1 of 2 failing intervals)",
                                       step=index, weight=weight, severity="sev3", at=t)
             else:
                 store.record_decision("pass", "error rate 0.6% ≤ 5%, p95 0.41 s ≤ 3 s, canary within 1.5× stable",
-                                      step=index, weight=weight, at=t)
+                                      step=index, weight=weight, at=t, details={"sequential": _sequential(k)})
             t += dt.timedelta(minutes=10)
 
 

@@ -163,3 +163,37 @@ def test_rate_limits_say_plainly_when_no_data(empty_store, console, monkeypatch)
     infos = [i.value for i in at.info]
     assert any(i.startswith("No rate-limit data") for i in infos)
     assert any(i.startswith("No per-org data") for i in infos)
+
+
+def test_overview_draws_the_sequential_evidence_of_the_current_step(empty_store, plan, console):
+    import datetime as dt
+    import json
+
+    from launch_control.analysis import Gate
+    from launch_control.observations import Observation, VersionWindow
+
+    # A real gate's verdicts, recorded as the engine records them: step 2, a canary at 5 % errors.
+    gate = Gate(plan.analysis)
+    t0 = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
+    for minute in range(6):
+        verdict = gate.judge(Observation(at=t0, interval=60, stable=VersionWindow(requests=2850, errors=28),
+                                         canary=VersionWindow(requests=150, errors=7 if minute < 5 else 9)))
+        empty_store.record_decision(verdict.outcome, verdict.reason, step=1, weight=5.0, details=verdict.details,
+                                    at=t0 + dt.timedelta(minutes=minute))
+        if verdict.rollback:
+            break
+    at = console("overview")
+    _ok(at)
+    chart = json.loads(next(c for c in at.get("plotly_chart") if "evidence" in c.proto.spec).proto.spec)
+    assert chart["layout"]["title"]["text"] == "Sequential test evidence, step 2"
+    assert chart["layout"]["yaxis"]["type"] == "log"
+    harm = next(t for t in chart["data"] if t["name"] == "error rate: evidence of harm")
+    assert len(harm["y"]) == minute + 1 and harm["y"][-1] > harm["y"][0]  # a bad canary: evidence of harm grows
+    assert any("decides at 20 (1/alpha)" in a["text"] for a in chart["layout"]["annotations"])
+
+
+def test_overview_without_sequential_evidence_draws_no_evidence_chart(empty_store, console):
+    empty_store.record_decision("pass", "canary healthy", step=0, weight=1.0, details={})
+    at = console("overview")
+    _ok(at)
+    assert not any("evidence" in c.proto.spec for c in at.get("plotly_chart"))

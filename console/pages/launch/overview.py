@@ -6,6 +6,9 @@ from __future__ import annotations
 import streamlit as st
 
 from console.lib import context, live, ui
+from launch_control import charts
+
+EVIDENCE_DECISIONS = 300  # enough for the longest step at 1-minute intervals (a 4 h hold is 240)
 
 ctx = context.get()
 plan, store = ctx.plan, ctx.store
@@ -91,6 +94,12 @@ def body() -> None:
         sev = f" · **{d['severity'].upper()}**" if d["severity"] else ""
         st.markdown(f"{icon} **{d['verdict']}** {where}{sev} — {d['reason']}  \n"
                     f"<small>{ui.local(d['at'], tz)} · {ui.ago(d['at'])}</small>", unsafe_allow_html=True)
+    evidence = charts.evidence_figure(store.decisions(limit=EVIDENCE_DECISIONS))
+    if evidence is not None:
+        st.plotly_chart(evidence, width="stretch", key="evidence_chart")
+        st.caption("Evidence of harm reaching the dashed line rolls the canary back; evidence of safety reaching "
+                   "it proves the canary no worse than the plan's margin (early promotion, when the plan allows). "
+                   "Either way the false-decision rate stays under alpha, however often it is looked at.")
     st.caption(f"Updated {ui.local(now, tz)} ({tz.key}); refreshes every {context.refresh_seconds() or '—'} s.")
 
 
