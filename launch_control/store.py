@@ -15,6 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -262,6 +264,27 @@ def _normalise(url: str) -> str:
     return url
 
 
+def _enable_wal(cursor: Any, *, patience: float = 30.0) -> None:
+    """Switch the file to WAL, retrying while another process switches it at the same moment.
+
+    Two connections changing a new file's journal mode at once both hold a read lock and want an
+    exclusive one; SQLite answers the loser "database is locked" at once, without its busy
+    timeout (waiting would deadlock). `make demo` opens one fresh file from five processes at
+    start-up and lost a service to it. WAL is stored in the file, so the retry is usually a no-op.
+    """
+    deadline = time.monotonic() + patience
+    delay = 0.01
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
 def _row(row: sa.Row[Any] | None) -> dict[str, Any] | None:
     return dict(row._mapping) if row is not None else None
 
@@ -300,8 +323,8 @@ class Store:
                 # instead of failing with "database is locked" when upgrading a read lock.
                 dbapi_connection.isolation_level = None
                 cursor = dbapi_connection.cursor()
-                cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA busy_timeout=60000")
+                _enable_wal(cursor)
                 cursor.execute("PRAGMA synchronous=NORMAL")
                 cursor.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -161,6 +162,30 @@ def test_two_processes_writing_lose_nothing(store: Store):
         per_worker[e["actor"]] += 1
     assert per_worker == {"worker-1": 1000, "worker-2": 1000}
     assert store.count_events("checklist.tick") + store.count_events("checklist.untick") == 20
+
+
+def _open_at(directory: str, start_at: float, worker: int, files: int) -> None:
+    for i in range(files):
+        while time.time() < start_at + 0.15 * i:  # every process opens brand-new file i in the same instant
+            pass
+        store = Store(f"sqlite:///{directory}/new-{i}.db", "race")
+        store.audit(f"worker-{worker}", "opened")
+        store.close()
+
+
+def test_many_processes_creating_a_new_sqlite_store_at_once(tmp_path: Path):
+    """`make demo` starts the services, the gateway and the engine at once on a fresh data directory;
+    two connections switching a new file to WAL at the same moment made one fail at once with
+    "database is locked" (SQLite does not wait there: it would deadlock), and a service died."""
+    ctx = multiprocessing.get_context("spawn")
+    files, start_at = 40, time.time() + 4.0
+    workers = [ctx.Process(target=_open_at, args=(str(tmp_path), start_at, w, files)) for w in range(3)]
+    for p in workers:
+        p.start()
+    for p in workers:
+        p.join(120)
+    assert [p.exitcode for p in workers] == [0, 0, 0]
+    assert all(Store(f"sqlite:///{tmp_path}/new-{i}.db", "race").count_events("opened") == 3 for i in range(files))
 
 
 def test_schema_is_created_and_upgraded(tmp_path: Path):
