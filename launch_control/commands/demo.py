@@ -13,6 +13,7 @@ SIGTERM (``--keep`` keeps the stack and console up until Ctrl-C).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -297,6 +298,12 @@ def _run_with_prefect(plan_path: Path, store: Any, time_scale: float, say: Any) 
         restart=True, monitoring_checks=2, return_state=True,
     )  # fmt: skip
     say(f"flow launch-day ended [bold]{state.name}[/]: {state.message or ''}")
+    # Ship the flow's queued logs while the server is still up: otherwise Prefect's log worker
+    # tries after the server has stopped and prints "--- Error logging to API ---" at exit.
+    with contextlib.suppress(Exception):
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=10)
     last = store.state()
     return "completed" if state.is_completed() else ("rolled_back" if last["phase"] == "rolled_back" else "failed")
 
