@@ -40,14 +40,14 @@ BUCKET_PREFIX = "latency_le_"
 
 
 def bucket_samples(buckets: list[tuple[float, int]] | list[tuple[float, float]]) -> dict[str, float]:
-    """{"latency_le_0.47": 12.0, …}: the informative part of a cumulative histogram."""
+    """{"latency_le_0.47": 12.0, …}: the informative part of a cumulative histogram (bounds round-trip exactly)."""
     finite = [(float(b), float(c)) for b, c in buckets if b != float("inf")]
     if not buckets or not finite:
         return {}
     total = float(buckets[-1][1])
     first = max((i for i, (_, c) in enumerate(finite) if c <= 0), default=0)
     last = min((i for i, (_, c) in enumerate(finite) if c >= total), default=len(finite) - 1)
-    return {f"{BUCKET_PREFIX}{b:g}": c for b, c in finite[first : last + 1]}
+    return {f"{BUCKET_PREFIX}{b!r}": c for b, c in finite[first : last + 1]}
 
 
 def buckets_from_samples(
