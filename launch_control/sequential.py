@@ -51,7 +51,6 @@ from typing import Literal
 # 2 min later and healthy steps proved safe ~3 min later (docs/analysis.md). Smaller effects are
 # still detected — with the 1/8 bet, at a lower rate — never falsely.
 LAMBDAS: tuple[float, ...] = tuple(2.0**k for k in range(-3, 2))
-_LOG_N = math.log(len(LAMBDAS))
 
 Decision = Literal["fail", "pass", "continue"]
 
@@ -80,10 +79,11 @@ def _kappa(lam: float, p: float) -> float:
 
 
 def _logmeanexp(values: list[float]) -> float:
+    """log of the mean of exp(values): the log of an equal-weight mixture of e-values."""
     top = max(values)
     if top == -math.inf:
         return -math.inf
-    return top + math.log(sum(math.exp(v - top) for v in values)) - _LOG_N
+    return top + math.log(sum(math.exp(v - top) for v in values) / len(values))
 
 
 @dataclass
@@ -419,19 +419,11 @@ class LatencyTest:
     def active(self) -> bool:
         return self.primary is not None and self.tests[self.primary].canary_n > 0
 
-    @property
-    def canary_n(self) -> float:
-        return self.tests[self.primary].canary_n if self.primary is not None else 0.0
-
     def log_evidence_fail(self) -> float:
         """log of the average of the bounds' e-values of a slowdown."""
         if not self.tests:
             return -math.inf
-        logs = [t.log_evidence_fail() for t in self.tests.values()]
-        top = max(logs)
-        if top == -math.inf:
-            return top
-        return top + math.log(sum(math.exp(v - top) for v in logs) / len(logs))
+        return _logmeanexp([t.log_evidence_fail() for t in self.tests.values()])
 
     def result(self, *, with_bounds: bool | None = None) -> StreamResult:
         """The decision now; rates and bounds are those of the bound that speaks loudest for it."""
