@@ -212,8 +212,9 @@ class Sequential(Strict):
         ):
             if margin is not None and margin < tolerance:
                 raise ValueError(
-                    f"{kind}_promotion_margin ({margin:g}) is below {kind}_tolerance ({tolerance:g}): a canary "
-                    f"between the two could be neither rolled back nor promoted; make the margin at least the tolerance"
+                    f"{kind}_promotion_margin ({margin * 100:g}%) is below {kind}_tolerance ({tolerance * 100:g}%): "
+                    f"a canary between the two could be neither rolled back nor promoted; make the margin at least "
+                    f"the tolerance"
                 )
         return self
 
