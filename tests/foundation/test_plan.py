@@ -147,6 +147,13 @@ BROKEN: list[tuple[str, str, Any, str, str]] = [
     ),
     ("bad identifier", "checklist.launch-day.0.id", "Has Spaces", "checklist.launch-day[0].id", "pattern"),
     ("empty steps", "canary.steps", [], "canary.steps", "at least 1"),
+    (
+        "promotion margin below tolerance",
+        "analysis.sequential.error_rate_promotion_margin",
+        "0.2%",
+        "analysis.sequential",
+        "error_rate_promotion_margin (0.2%) is below error_rate_tolerance (0.5%)",
+    ),
 ]
 
 
