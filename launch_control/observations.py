@@ -35,7 +35,7 @@ SAMPLE_METRICS = (
 # The latency histogram is stored too, one sample per bound named ``latency_le_<bound>`` (value:
 # requests at or under it), so a backtest can replay the latency sequential test. Only the bounds
 # where the interval's counts change are written — from the last empty bound to the first full
-# one; the rest are implied (0 below, every request above): ~10-20 rows, not 43.
+# one; the rest are implied (0 below, every request above): ~10-20 rows, not 52.
 BUCKET_PREFIX = "latency_le_"
 
 
