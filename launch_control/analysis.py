@@ -87,6 +87,8 @@ def metric_words(metric: str) -> str:
 def format_value(metric: str, value: float, *, precise: bool = True) -> str:
     """12.4% for ratios, 420 ms / 3.20 s for durations; limits (precise=False) drop noise: 10%, 3 s."""
     if metric.startswith("latency"):
+        if value < 0.01 and precise:  # a fast service's 1.2 ms and 1.8 ms must not both read "1 ms"
+            return f"{value * 1000:.1f} ms"
         if value < 1:
             return f"{value * 1000:.0f} ms"
         return f"{value:.2f} s" if precise else f"{value:g} s"
@@ -266,6 +268,7 @@ class Gate:
                 seq.alpha,
                 seq.latency_tolerance,
                 margin=seq.latency_margin,
+                min_delta=seq.latency_min_delta,
                 min_reference=max(100, analysis.min_requests),
             )
         self.reset()
@@ -502,8 +505,9 @@ class Gate:
             return text
         bound, ref = r.extra.get("bound"), r.extra.get("reference")
         where = f" (stable's {r.extra['quantile']})" if r.extra.get("quantile") else ""
+        floor = f" and {format_value('latency', seq.latency_min_delta, precise=False)}" if seq.latency_min_delta else ""
         return (
-            f"sequential test: canary latency more than {seq.latency_tolerance:.0%} worse than stable — "
+            f"sequential test: canary latency more than {seq.latency_tolerance:.0%}{floor} worse than stable — "
             f"{format_value('error_rate', r.canary_rate or 0.0)} of canary requests slower than "
             f"{format_value('latency', bound or 0.0)}{where} vs {format_value('error_rate', r.stable_rate or 0.0)} "
             f"of stable slower than {format_value('latency', ref or 0.0)}, over {_count(r.canary_n)} canary requests"

@@ -203,6 +203,11 @@ class Sequential(Strict):
     latency_promotion_margin: float | None = Field(
         default=None, ge=0, description="early promotion proves p95 latency within this, relative (default: tolerance)"
     )
+    latency_min_delta: Duration = Field(
+        default=0.005,
+        description="a slowdown also has to exceed this (absolute) to count: on a 2 ms service, two processes "
+        "differ by 20 % from scheduling alone",
+    )
 
     @model_validator(mode="after")
     def _margins_not_below_tolerances(self) -> Sequential:

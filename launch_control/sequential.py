@@ -334,6 +334,16 @@ class LatencyTest:
     * **pass**: "no worse than ``margin`` slower" proven at the p95 bound (the latency a launch's
       SLO names); ``margin`` defaults to the tolerance. With a wider margin the p95 bound gets a
       second stream whose stable reference is ``b / (1 + margin)``.
+
+    ``min_delta`` (seconds) is an absolute floor: a slowdown counts only when it is both more
+    than ``tolerance`` relative and more than ``min_delta`` — H0 becomes "every canary quantile
+    <= max((1 + tolerance) q, q + min_delta)", so stable's reference is
+    ``min(b / (1 + tolerance), b - min_delta)``. On a 2 ms service, two processes differ by 20 %
+    from scheduling alone; that is not a regression anyone should roll back for. Where the floor
+    decides, the canary's bound moves up to stable's quantile + ``min_delta`` (``_anchor``), so a
+    large slowdown of a fast service is still caught. It also keeps references out of a fast
+    service's widest buckets (everything under 1 ms sits in one), where interpolating stable's
+    share is guesswork.
     """
 
     def __init__(
@@ -342,12 +352,14 @@ class LatencyTest:
         tolerance: float,
         *,
         margin: float | None = None,
+        min_delta: float = 0.0,
         quantiles: tuple[float, ...] = QUANTILES,
         min_reference: int = 100,
     ):
         self.alpha = alpha
         self.tolerance = tolerance
         self.margin = tolerance if margin is None else margin
+        self.min_delta = min_delta
         self.quantiles = quantiles
         self.min_reference = min_reference
         self.log_threshold = math.log(1.0 / alpha)
@@ -365,13 +377,31 @@ class LatencyTest:
         """The p95 bound (the one early promotion is judged on)."""
         return self.primary
 
+    def reference(self, bound: float, relative: float) -> float:
+        """Stable's latency whose slower share the canary's share above ``bound`` is held to."""
+        return max(0.0, min(bound / (1.0 + relative), bound - self.min_delta))
+
     def bounds_by_label(self) -> dict[str, float]:
         """{"p50": 0.33, …}: the bounds fixed for this step, by the stable quantile each stands for."""
         return {self.labels[b]: b for b in sorted(self.tests)}
 
+    def _anchor(self, stable_q: float, bounds: list[float]) -> float | None:
+        """The canary's bound for stable's quantile ``stable_q``: itself, unless the floor decides there.
+
+        Where ``stable_q - min_delta`` is below ``stable_q / (1 + tolerance)`` (a fast service), a
+        bound at ``stable_q`` would be held to a reference near 0 and could never fail: the test
+        moves to the first bound at or above ``stable_q + min_delta`` — "slower than stable's
+        quantile by more than the floor" — whose reference is then about ``stable_q`` again.
+        """
+        if self.min_delta <= 0 or stable_q - self.min_delta >= stable_q / (1.0 + self.tolerance):
+            return stable_q
+        return next((b for b in bounds if b >= stable_q + self.min_delta), None)
+
     def _choose_bounds(self, stable_buckets: list[tuple[float, int]]) -> None:
+        finite = [float(b) for b, _ in stable_buckets if not math.isinf(float(b))]
         for q in sorted(self.quantiles, reverse=True):  # the p95 label wins over p90 on a shared bound
-            b = reference_bound(stable_buckets, q)
+            stable_q = reference_bound(stable_buckets, q)
+            b = None if stable_q is None else self._anchor(stable_q, finite)
             if b is None:
                 continue
             if b not in self.tests:
@@ -405,13 +435,13 @@ class LatencyTest:
             return
         for b, test in self.tests.items():
             fast_c = cumulative_at(canary_buckets, b)
-            fast_s = cumulative_at(stable_buckets, b / (1.0 + self.tolerance))
+            fast_s = cumulative_at(stable_buckets, self.reference(b, self.tolerance))
             if fast_c is None or fast_s is None:
                 continue
             test.update(canary_total, canary_total - fast_c, stable_total, stable_total - fast_s)
         if self.promotion is not None and self.primary is not None:
             fast_c = cumulative_at(canary_buckets, self.primary)
-            fast_s = cumulative_at(stable_buckets, self.primary / (1.0 + self.margin))
+            fast_s = cumulative_at(stable_buckets, self.reference(self.primary, self.margin))
             if fast_c is not None and fast_s is not None:
                 self.promotion.update(canary_total, canary_total - fast_c, stable_total, stable_total - fast_s)
 
@@ -443,7 +473,7 @@ class LatencyTest:
         res.evidence_pass = math.exp(min(pass_log, 700.0))
         res.extra = {
             "bound": telling,
-            "reference": telling / (1.0 + self.tolerance),
+            "reference": self.reference(telling, self.tolerance),
             "quantile": self.labels[telling],
             "tolerance": self.tolerance,
             "margin": self.margin,

@@ -155,11 +155,11 @@ def test_replay_uses_the_recorded_latency_histograms(store, plan, tmp_path):
     record_slow_launch(store)
     rows, decisions = rows_from_store(store)
     assert any(r.metric.startswith("latency_le_") for r in rows)
-    assert len(rows) < 20 * 2 * 40  # only the informative bounds are stored, not all 43 per version
+    assert len(rows) < 20 * 2 * 40  # only the informative bounds are stored, not all 52 per version
     steps = replay(plan.analysis, rows, decisions)
     at, verdict = steps[0].first_flag("rollback")
     assert verdict.details["failed_by"] == ["sequential"] and verdict.details["metric"] == "latency"
-    assert "sequential test: canary latency more than 20% worse than stable" in verdict.reason
+    assert "sequential test: canary latency more than 20% and 5 ms worse than stable" in verdict.reason
     assert at < T0 + dt.timedelta(minutes=10)
     # the same replay from an exported CSV file
     path = tmp_path / "slow.csv"

@@ -168,12 +168,12 @@ def test_bernoulli_cumulant_is_tighter_where_it_matters():
 from launch_control.gateway.app import LATENCY_BUCKETS  # noqa: E402  (the bounds the gateway exports)
 
 
-def _bucket_probs(scale, tail_share=0.0, tail_scale=1.0):
+def _bucket_probs(scale, tail_share=0.0, tail_scale=1.0, median=0.3):
     """P(each gateway bucket, +Inf) for lognormal latency (median 0.3 s × scale, sigma 0.5); optionally
     a share of requests ``tail_scale`` times slower (a slowdown of the tail only)."""
 
     def cdf(b, s):
-        return 0.5 * (1 + math.erf(math.log(b / (0.3 * s)) / (0.5 * math.sqrt(2))))
+        return 0.5 * (1 + math.erf(math.log(b / (median * s)) / (0.5 * math.sqrt(2))))
 
     c = [(1 - tail_share) * cdf(b, scale) + tail_share * cdf(b, scale * tail_scale) for b in LATENCY_BUCKETS]
     return np.diff(np.array([0.0, *c, 1.0]))
@@ -184,9 +184,9 @@ def _hist(rng, n, probs):
     return list(zip((*LATENCY_BUCKETS, math.inf), np.cumsum(rng.multinomial(n, probs)).tolist(), strict=True))
 
 
-def _latency_runs(rng, runs, intervals, weight, tolerance, canary_probs, **kwargs):
+def _latency_runs(rng, runs, intervals, weight, tolerance, canary_probs, stable_probs=None, **kwargs):
     """Interval of the first fail per run (0 = never) and whether the p95 'no worse' proof came."""
-    stable_probs = _bucket_probs(1.0)
+    stable_probs = _bucket_probs(1.0) if stable_probs is None else stable_probs
     fails, passes = np.zeros(runs, dtype=int), np.zeros(runs, dtype=bool)
     for r in range(runs):
         test = LatencyTest(ALPHA, tolerance, **kwargs)
@@ -244,3 +244,24 @@ def test_healthy_latency_is_proven_no_worse_at_p95():
     rng = np.random.default_rng(29)
     fails, passes = _latency_runs(rng, 60, 40, 0.25, 0.2, _bucket_probs(1.0))
     assert np.mean(fails > 0) <= ALPHA and np.mean(passes) >= 0.9
+
+
+def test_latency_min_delta_ignores_a_large_relative_slowdown_of_a_fast_service():
+    # A 2 ms service whose canary is 40 % slower (0.8 ms): over a 20 % tolerance, under a 5 ms floor.
+    rng = np.random.default_rng(41)
+    stable, slower = _bucket_probs(1.0, median=0.002), _bucket_probs(1.4, median=0.002)
+    relative_only, _ = _latency_runs(rng, 40, 30, 0.05, 0.2, slower, stable)
+    with_floor, _ = _latency_runs(rng, 40, 30, 0.05, 0.2, slower, stable, min_delta=0.005)
+    assert np.mean(relative_only > 0) >= 0.9  # the relative test alone calls it a regression
+    assert np.mean(with_floor > 0) == 0.0
+    # +20 ms on the same service is over both: still caught with the floor.
+    much_slower = _bucket_probs(11.0, median=0.002)
+    caught, _ = _latency_runs(rng, 20, 10, 0.05, 0.2, much_slower, stable, min_delta=0.005)
+    assert np.mean(caught > 0) == 1.0
+
+
+def test_latency_reference_is_the_more_lenient_of_relative_and_absolute():
+    test = LatencyTest(ALPHA, 0.2, min_delta=0.005)
+    assert test.reference(1.0, 0.2) == pytest.approx(1.0 / 1.2)  # 1 s: 20 % (167 ms) is the larger allowance
+    assert test.reference(0.012, 0.2) == pytest.approx(0.007)  # 12 ms: 5 ms is larger than 20 % (2 ms)
+    assert test.reference(0.004, 0.2) == 0.0  # under the floor itself: nothing can count against the canary
