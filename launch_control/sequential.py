@@ -413,19 +413,13 @@ class LatencyTest:
     def _pair(self, anchor: float, bounds: list[float]) -> tuple[float, float] | None:
         """(b, r) near ``anchor`` with the smallest ratio b / r: the tightest exact test available."""
         i = bounds.index(anchor)
-        best: tuple[float, float, float] | None = None
+        best: tuple[tuple[float, int], float, float] | None = None
         for j in range(max(0, i - 1), min(len(bounds), i + 3)):  # the anchor and its neighbours
             b = bounds[j]
             r = self._at_or_below(self.reference(b, self.tolerance), bounds)
-            if r is None or r <= 0:
-                continue
-            key = (b / r, abs(j - i))
-            if best is None or key < best[:2]:
-                best = (*key, b)
-        if best is None:
-            return None
-        b = best[2]
-        return b, self._at_or_below(self.reference(b, self.tolerance), bounds) or 0.0
+            if r is not None and r > 0 and (best is None or (b / r, abs(j - i)) < best[0]):
+                best = ((b / r, abs(j - i)), b, r)
+        return None if best is None else (best[1], best[2])
 
     def _choose_bounds(self, stable_buckets: list[tuple[float, int]]) -> None:
         finite = [float(b) for b, _ in stable_buckets if not math.isinf(float(b))]
