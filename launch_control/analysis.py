@@ -95,6 +95,14 @@ def format_value(metric: str, value: float, *, precise: bool = True) -> str:
     return f"{value * 100:.1f}%" if precise else f"{value * 100:g}%"
 
 
+def _coarse_words(r: StreamResult) -> str:
+    """A warning when the latency histogram is too coarse for the plan's tolerance (else nothing)."""
+    coarse = r.extra.get("coarse_tolerance")
+    if not coarse:
+        return ""
+    return f" (the latency histogram's buckets are too coarse to see a slowdown under {coarse:.0%})"
+
+
 def _points(diff: float) -> str:
     return f"{diff * 100:+.2f} points"
 
@@ -527,7 +535,7 @@ class Gate:
                     text += f", always-valid bound {_points(r.upper)}"
                 parts.append(text + ")")
             else:
-                parts.append(f"p95 latency no more than {seq.latency_margin:.0%} slower")
+                parts.append(f"p95 latency no more than {seq.latency_margin:.0%} slower" + _coarse_words(r))
         return "sequential test proved " + " and ".join(parts) + f" at alpha {seq.alpha:g}"
 
     def _evidence_words(self, results: dict[str, StreamResult]) -> str:
@@ -538,7 +546,7 @@ class Gate:
                 f"{what} {format_value('error_rate', r.canary_rate or 0.0)} vs stable "
                 f"{format_value('error_rate', r.stable_rate or 0.0)} over {_count(r.canary_n)} canary requests, "
                 f"evidence of harm {r.evidence_fail:.2g} and of safety {r.evidence_pass:.2g} "
-                f"(decides at {r.threshold:g})"
+                f"(decides at {r.threshold:g})" + _coarse_words(r)
             )
         return "sequential test not yet conclusive: " + "; ".join(parts)
 

@@ -423,7 +423,8 @@ class LatencyTest:
 
     def _choose_bounds(self, stable_buckets: list[tuple[float, int]]) -> None:
         finite = [float(b) for b, _ in stable_buckets if not math.isinf(float(b))]
-        for q in sorted(self.quantiles, reverse=True):  # the p95 label wins over p90 on a shared bound
+        # p95 first, so a pair it shares with a neighbour carries its name; then from the tail down
+        for q in sorted(self.quantiles, key=lambda q: (q != PRIMARY_QUANTILE, -q)):
             stable_q = reference_bound(stable_buckets, q)
             anchor = None if stable_q is None else self._anchor(stable_q, finite)
             pair = None if anchor is None else self._pair(anchor, finite)
@@ -480,6 +481,22 @@ class LatencyTest:
     def active(self) -> bool:
         return self.primary is not None and self.tests[self.primary].canary_n > 0
 
+    def coarse_tolerance(self) -> float | None:
+        """The smallest slowdown the pairs can see, when the buckets make it well over the tolerance.
+
+        Only pairs where the relative tolerance (not the absolute floor) sets the reference count:
+        with Prometheus' default 0.25/0.5/1/2.5 s buckets this is 1.0 — slowdowns under 100 % are
+        invisible, and a launch lead should know. None when the buckets are fine enough.
+        """
+        relative = [
+            b / r - 1.0
+            for b, r in self.refs.items()
+            if r > 0 and b / (1.0 + self.tolerance) <= b - self.min_delta
+        ]
+        if not relative or min(relative) <= 1.5 * self.tolerance + 0.05:
+            return None
+        return min(relative)
+
     def log_evidence_fail(self) -> float:
         """log of the average of the pairs' e-values of a slowdown."""
         if not self.tests:
@@ -504,6 +521,7 @@ class LatencyTest:
         res.evidence_pass = math.exp(min(pass_log, 700.0))
         ref = self.refs[telling]
         res.extra = {
+            "coarse_tolerance": self.coarse_tolerance(),
             "bound": telling,
             "reference": ref,
             "quantile": self.labels[telling],

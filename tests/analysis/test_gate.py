@@ -349,3 +349,26 @@ def test_a_promotion_margin_below_the_tolerance_is_refused():
     with pytest.raises(ValidationError, match="latency_promotion_margin .* is below latency_tolerance"):
         Sequential(latency_tolerance=0.2, latency_promotion_margin=0.1)
     assert Sequential(error_rate_tolerance="0.2%").error_margin == 0.002  # default: the tolerance
+
+
+@pytest.mark.parametrize("coarse", [True, False])
+def test_the_reason_warns_when_latency_buckets_are_too_coarse_for_the_tolerance(analysis, coarse):
+    from launch_control.gateway.app import LATENCY_BUCKETS
+
+    bounds = (0.25, 0.5, 1.0, 2.5, 5.0, 10.0) if coarse else LATENCY_BUCKETS  # Prometheus' defaults vs the gateway's
+    rng = np.random.default_rng(43)
+
+    def histogram(n):
+        latencies = 0.3 * np.exp(0.5 * rng.standard_normal(n))
+        return [(b, int(np.sum(latencies <= b))) for b in bounds] + [(math.inf, n)]
+
+    gate = Gate(analysis)
+    verdict = gate.judge(obs(window(2850, 28, latency_buckets=histogram(2850)),
+                             window(150, 1, latency_buckets=histogram(150))))
+    latency = verdict.details["sequential"]["latency"]
+    if coarse:
+        assert latency["coarse_tolerance"] >= 1.0
+        assert "buckets are too coarse to see a slowdown under 100%" in verdict.reason
+    else:
+        assert latency["coarse_tolerance"] is None and "too coarse" not in verdict.reason
+        assert 0.2 <= latency["effective_tolerance"] <= 0.25  # E24 bounds: the plan's 20 %, give or take a bucket
