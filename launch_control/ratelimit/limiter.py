@@ -94,12 +94,9 @@ class RateLimiter:
             try:
                 decision = self.redis.decide(org, limits)
             except Exception as exc:  # any failure of the shared store falls back; never a 500
-                if not isinstance(exc, BackendUnavailable):
-                    log.exception("rate limiter: unexpected error from Redis")
                 self._failed(exc)
             else:
-                self._succeeded()
-                self._remember(org, limits, decision)
+                self._succeeded(org, limits, decision)
                 return decision
         return self._without_redis(org, limits)
 
@@ -113,12 +110,9 @@ class RateLimiter:
             try:
                 decision = await self.redis.adecide(org, limits)
             except Exception as exc:  # any failure of the shared store falls back; never a 500
-                if not isinstance(exc, BackendUnavailable):
-                    log.exception("rate limiter: unexpected error from Redis")
                 self._failed(exc)
             else:
-                self._succeeded()
-                self._remember(org, limits, decision)
+                self._succeeded(org, limits, decision)
                 return decision
         return self._without_redis(org, limits)
 
@@ -132,13 +126,18 @@ class RateLimiter:
     # --- failure bookkeeping ----------------------------------------------------------------------
 
     def _failed(self, exc: Exception) -> None:
+        """Redis did not answer (called while ``exc`` is being handled, so the log has its traceback)."""
+        if not isinstance(exc, BackendUnavailable):
+            log.exception("rate limiter: unexpected error from Redis")
         self.last_error = str(exc)
         self.breaker.record_failure()
 
-    def _succeeded(self) -> None:
+    def _succeeded(self, org: str, limits: tuple[Limit, ...], decision: Decision) -> None:
+        """Redis answered: close the breaker's books and cache the decision."""
         self.breaker.record_success()
         if self.mode != "redis":
             self._switch("redis")
+        self._remember(org, limits, decision)
 
     def _breaker_changed(self, old: BreakerState, new: BreakerState) -> None:
         if new is BreakerState.open:
