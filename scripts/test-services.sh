@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts (or installs, where we are root and apt-get is there) what the test suite talks to:
-# Redis and PostgreSQL on 127.0.0.1, nginx for the nginx router tests, Chromium for the
+# Redis and PostgreSQL on 127.0.0.1, nginx and HAProxy for the router tests, Chromium for the
 # console's browser test. Idempotent; prints what it did. A service that cannot be had is
 # reported here, and the tests that need it skip with that reason (they fail instead under CI=true).
 set -u
@@ -33,6 +33,11 @@ else say "postgresql: not installed (PostgreSQL tests will skip)"; fi
 if have nginx || [ -x /usr/sbin/nginx ]; then say "nginx: installed"
 elif apt_install nginx-light || apt_install nginx; then say "nginx: installed from Debian"
 else say "nginx: not available (nginx router tests will skip)"; fi
+
+# HAProxy (the haproxy router tests and the bench start their own haproxy on loopback ports)
+if have haproxy || [ -x /usr/sbin/haproxy ]; then say "haproxy: installed"
+elif apt_install haproxy; then say "haproxy: installed from Debian"
+else say "haproxy: not available (haproxy router tests will skip)"; fi
 
 # Prometheus for the prometheus metric-source test (started by the test itself on a free port)
 if have prometheus || [ -x /usr/bin/prometheus ]; then say "prometheus: installed"

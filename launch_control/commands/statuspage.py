@@ -24,7 +24,7 @@ def run_statuspage(args: argparse.Namespace, ctx: Any) -> int:
     from launch_control.statuspage import create_app, summary
 
     if args.json:
-        print(json.dumps(summary(ctx.plan, ctx.store), indent=2))
+        print(json.dumps(summary(ctx.plan, ctx.store, url=f"http://{args.host}:{args.port}"), indent=2))
         return 0
     if not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port}: give a TCP port between 1 and 65535")

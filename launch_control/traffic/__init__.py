@@ -14,8 +14,10 @@ ROUTERS = Registry(
     "traffic router",
     {
         "gateway": "launch_control.traffic.gateway:build",
+        "haproxy": "launch_control.traffic.haproxy:build",
         "nginx": "launch_control.traffic.nginx:build",
         "noop": "launch_control.traffic.noop:build",
+        "vercel": "launch_control.traffic.vercel:build",
     },
 )
 
