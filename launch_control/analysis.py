@@ -567,6 +567,34 @@ class Gate:
         return f"canary healthy over {_count(canary.requests)} requests: {body}"
 
 
+    # --- persistence: a resumed engine continues the step with the same evidence -------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The step's accumulated state, JSON-safe: streaks, the credibility history and the
+        sequential tests' evidence. ``restore`` on a gate of the same plan continues from it."""
+        return {
+            "failures": self.failures,
+            "holds": self.holds,
+            "intervals": self.intervals,
+            "history": [list(pair) for pair in self._history],
+            "errors": self._errors.snapshot() if self._errors else None,
+            "latency": self._latency.snapshot() if self._latency else None,
+        }
+
+    def restore(self, data: dict[str, Any] | None) -> None:
+        self.reset()
+        if not data:
+            return
+        self.failures = int(data.get("failures") or 0)
+        self.holds = int(data.get("holds") or 0)
+        self.intervals = int(data.get("intervals") or 0)
+        self._history.extend((int(n), int(x)) for n, x in data.get("history") or [])
+        if self._errors and data.get("errors"):
+            self._errors.restore(data["errors"])
+        if self._latency and data.get("latency"):
+            self._latency.restore(data["latency"])
+
+
 def _numbers(window: VersionWindow | None) -> dict[str, Any] | None:
     if window is None:
         return None

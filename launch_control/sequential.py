@@ -259,6 +259,21 @@ class TwoStreamTest:
 
 # --- latency: exceedance of a histogram bound --------------------------------------------------------
 
+    # --- persistence: a resumed engine continues the step with the same evidence -------------------
+
+    _CONFIG = ("alpha", "tolerance", "margin", "log_threshold")
+
+    def snapshot(self) -> dict:
+        """The accumulated evidence, JSON-safe (every attribute but the test's configuration)."""
+        return {k: list(v) if isinstance(v, list) else v for k, v in vars(self).items() if k not in self._CONFIG}
+
+    def restore(self, data: dict) -> None:
+        """Continue from a ``snapshot()`` (of a test with the same configuration)."""
+        self.reset()
+        for key, value in (data or {}).items():
+            if key not in self._CONFIG and hasattr(self, key):
+                setattr(self, key, list(value) if isinstance(value, list) else value)
+
 
 def cumulative_at(buckets: list[tuple[float, int]] | list[list[float]], x: float) -> float | None:
     """How many requests took <= x seconds, from a cumulative histogram [(upper bound, count ≤ bound)].
@@ -531,3 +546,35 @@ class LatencyTest:
             "bounds": self.bounds_by_label(),
         }
         return res
+
+
+    # --- persistence: a resumed engine continues the step with the same evidence -------------------
+
+    def snapshot(self) -> dict:
+        """The step's chosen bounds and each pair's evidence, JSON-safe (float keys as pairs)."""
+        return {
+            "tests": [[b, t.snapshot()] for b, t in self.tests.items()],
+            "refs": [[b, r] for b, r in self.refs.items()],
+            "labels": [[b, label] for b, label in self.labels.items()],
+            "primary": self.primary,
+            "promotion": self.promotion.snapshot() if self.promotion else None,
+            "promotion_ref": self.promotion_ref,
+            "failed": self.failed,
+        }
+
+    def restore(self, data: dict) -> None:
+        self.reset()
+        if not data:
+            return
+        for b, saved in data.get("tests") or []:
+            test = TwoStreamTest(self.alpha, 0.0)
+            test.restore(saved)
+            self.tests[float(b)] = test
+        self.refs = {float(b): float(r) for b, r in data.get("refs") or []}
+        self.labels = {float(b): str(label) for b, label in data.get("labels") or []}
+        self.primary = data.get("primary")
+        if data.get("promotion"):
+            self.promotion = TwoStreamTest(self.alpha, 0.0)
+            self.promotion.restore(data["promotion"])
+        self.promotion_ref = data.get("promotion_ref")
+        self.failed = bool(data.get("failed"))

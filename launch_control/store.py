@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from launch_control.errors import LaunchControlError
+from launch_control.state import LaunchState
 
 DATABASE_ENV = "LAUNCH_CONTROL_DATABASE_URL"
 SCHEMA_VERSION = 1
@@ -455,6 +456,60 @@ class Store:
                 )
         return self.state()
 
+    def launch_state(self) -> LaunchState:
+        """The launch state, typed (``launch_control.state``)."""
+        return LaunchState.from_row(self.state())
+
+    def compare_and_set(
+        self,
+        revision: int,
+        *,
+        audit: tuple[str, str, Mapping[str, Any]] | None = None,
+        **fields: Any,
+    ) -> LaunchState | None:
+        """Set fields only if the row is still at ``revision``; None when someone wrote first.
+
+        The engine's lease and every operation write through this: read, decide, write with the
+        revision read, and on None read again and decide again. ``audit`` = (actor, action,
+        details) is written in the same transaction, so the change and its audit row go together.
+        """
+        unknown = set(fields) - set(launch_state.c.keys())
+        if unknown:
+            raise ValueError(f"unknown launch-state fields: {sorted(unknown)}")
+        if "phase" in fields:
+            fields["phase"] = str(getattr(fields["phase"], "value", fields["phase"]))
+        if "extra" in fields:
+            fields["extra"] = _jsonable(fields["extra"])
+        now = utcnow()
+        try:
+            with self._tx() as conn:
+                if revision == 0:
+                    exists = conn.execute(
+                        sa.select(launch_state.c.revision).where(launch_state.c.launch_id == self.launch_id)
+                    ).scalar()
+                    if exists is not None:
+                        return None
+                    defaults = {"phase": "planned", "canary_weight": 0.0, "frozen": False, "degraded": False,
+                                "paused": False, "extra": {}}  # fmt: skip
+                    conn.execute(
+                        launch_state.insert().values(
+                            launch_id=self.launch_id, updated_at=now, revision=1, **{**defaults, **fields}
+                        )
+                    )
+                else:
+                    result = conn.execute(
+                        launch_state.update()
+                        .where(launch_state.c.launch_id == self.launch_id, launch_state.c.revision == revision)
+                        .values(updated_at=now, revision=revision + 1, **fields)
+                    )
+                    if result.rowcount != 1:
+                        return None
+                if audit is not None:
+                    self._audit_in(conn, audit[0], audit[1], audit[2], at=now)
+        except sa.exc.IntegrityError:  # another writer inserted the row first
+            return None
+        return self.launch_state()
+
     # --- audit -------------------------------------------------------------------------------------
 
     def audit(self, actor: str, action: str, **details: Any) -> int:
@@ -700,6 +755,19 @@ class Store:
                 )
             )
             rollback_id = int(result.inserted_primary_key[0])
+            # Who ended the ramp and why, on the launch state itself: a running engine reads it
+            # on its next interval and ends with "rolled back by <actor>: <reason>".
+            current = conn.execute(
+                sa.select(launch_state.c.extra).where(launch_state.c.launch_id == self.launch_id)
+            ).first()
+            if current is not None:
+                ended = {"by": actor, "reason": reason, "trigger": trigger, "at": started_at.isoformat()}
+                conn.execute(
+                    launch_state.update()
+                    .where(launch_state.c.launch_id == self.launch_id)
+                    .values(extra={**(current[0] or {}), "ended": ended}, revision=launch_state.c.revision + 1,
+                            updated_at=started_at)
+                )  # fmt: skip
             self._audit_in(
                 conn,
                 actor,
