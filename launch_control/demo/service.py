@@ -27,6 +27,7 @@ from starlette.routing import Route
 from launch_control.degrade import guarded_answer
 from launch_control.demo import model_client
 from launch_control.demo.faults import Faults, make_faults_endpoint
+from launch_control.demo.web import routes as web_routes
 
 RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_PROMPT = 8000
@@ -215,6 +216,7 @@ def create_app(
             Route("/health", health, methods=["GET", "HEAD"]),
             Route("/metrics", metrics, methods=["GET"]),
             Route("/admin/faults", make_faults_endpoint(faults, admin_token), methods=["GET", "PUT", "DELETE"]),
+            *web_routes(),  # the end-user page and /static/degradation-banner.js (launch_control.demo.web)
         ],
         lifespan=lifespan,
     )
