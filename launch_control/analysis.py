@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from launch_control.observations import Observation, VersionWindow
-from launch_control.sequential import LatencyTest, StreamResult, TwoStreamTest
+from launch_control.pooling import QUIET_LIMIT, Pool
+from launch_control.sequential import LatencyTest, StreamResult, TwoStreamTest, requests_to_prove
 
 # Metrics judged per request: meaningless on a handful of requests, so they wait for min_requests.
 REQUEST_METRICS = ("error_rate", "latency_avg", "latency_p50", "latency_p95", "latency_p99")
@@ -109,6 +110,10 @@ def _points(diff: float) -> str:
 
 def _count(n: float) -> str:
     return f"{n:,.0f}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
 def _worst(levels: list[str]) -> str | None:
@@ -268,8 +273,9 @@ class Gate:
         seq = analysis.sequential
         self._errors: TwoStreamTest | None = None
         self._latency: LatencyTest | None = None
-        # The canary's (requests, errors) per interval with requests, for the credibility test.
+        # The canary's (requests, errors) per judged window, for the credibility test.
         self._history: deque[tuple[int, int]] = deque(maxlen=max(CREDIBILITY_WINDOWS))
+        self._pool = Pool()
         if seq.enabled:
             self._errors = TwoStreamTest(seq.alpha, seq.error_rate_tolerance, seq.error_margin)
             self._latency = LatencyTest(
@@ -282,15 +288,46 @@ class Gate:
         self.reset()
 
     def reset(self) -> None:
-        """A new step begins: the streaks and the sequential evidence start afresh."""
-        self.failures = 0  # consecutive failing intervals (holds neither add nor break the streak)
-        self.holds = 0  # consecutive holds
+        """A new step begins: the streaks, the pooled window and the sequential evidence start afresh."""
+        self.failures = 0  # consecutive failing windows (holds neither add nor break the streak)
+        self.holds = 0  # consecutive holds (gathering a pooled window is progress, not a hold that counts)
         self.intervals = 0
         self._history.clear()
+        self._pool = Pool()
         if self._errors:
             self._errors.reset()
         if self._latency:
             self._latency.reset()
+
+    # --- the evidence, for a resumed engine --------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the step has accumulated, JSON-safe: ``restore`` continues with the same evidence."""
+        return {
+            "version": 1,
+            "failures": self.failures,
+            "holds": self.holds,
+            "intervals": self.intervals,
+            "history": [list(h) for h in self._history],
+            "pool": self._pool.snapshot(),
+            "errors": self._errors.snapshot() if self._errors else None,
+            "latency": self._latency.snapshot() if self._latency else None,
+        }
+
+    def restore(self, data: dict[str, Any] | None) -> None:
+        """Continue a step from ``snapshot()`` (a plan without the sequential test ignores its part)."""
+        self.reset()
+        if not data:
+            return
+        self.failures = int(data.get("failures", 0))
+        self.holds = int(data.get("holds", 0))
+        self.intervals = int(data.get("intervals", 0))
+        self._history.extend((int(n), int(x)) for n, x in data.get("history") or [])
+        self._pool = Pool.restore(data.get("pool") or {})
+        if self._errors and data.get("errors"):
+            self._errors.restore(data["errors"])
+        if self._latency and data.get("latency"):
+            self._latency.restore(data["latency"])
 
     # --- the judgement -------------------------------------------------------------------------------
 
@@ -305,26 +342,71 @@ class Gate:
         ns = stable.requests if stable else 0
         details: dict[str, Any] = {"canary": _numbers(canary), "stable": _numbers(stable), "interval": self.intervals}
 
-        if canary is not None and nc > 0:
-            self._history.append((int(nc), int(min(max(canary.errors, 0), nc))))
+        # The sequential test counts every request of every interval, thin or not.
         sequential = self._update_sequential(canary, stable)
         if sequential:
             details["sequential"] = {name: r.as_dict() for name, r in sequential.items()}
 
-        canary_breaches = self._breaches(canary, judge_credibility=True)
+        # Thin intervals pool until the canary has min_requests; full ones are judged as they are.
+        minimum = max(1, a.min_requests)
+        pool = self._pool
+        silence_ok = pool.silence_is_unremarkable()  # judged on the step so far, before this interval
+        pool.quiet = 0 if nc > 0 else pool.quiet + 1
+        pool.seen += nc
+        pool.looked += 1
+        pooled_intervals = 1
+        if nc >= minimum and pool.intervals == 0:
+            complete = True
+        else:
+            if canary is not None or stable is not None:
+                pool.add(canary, stable)
+            complete = pool.pending >= minimum
+            if complete:
+                canary, stable, pooled_intervals = pool.take()
+                nc = canary.requests if canary else 0
+                ns = stable.requests if stable else 0
+                details["pooled"] = {"intervals": pooled_intervals, "canary": _numbers(canary),
+                                     "stable": _numbers(stable)}
+        if complete and canary is not None and nc > 0:
+            self._history.append((int(nc), int(min(max(canary.errors, 0), nc))))
+        verdict = self._judge_window(
+            canary, stable, nc, ns, complete, pooled_intervals, sequential, details, window, silence_ok
+        )
+        if complete:
+            pool.judged(verdict.outcome, verdict.reason, nc, pooled_intervals)
+        return verdict
+
+    def _judge_window(
+        self,
+        canary: VersionWindow | None,
+        stable: VersionWindow | None,
+        nc: int,
+        ns: int,
+        complete: bool,
+        pooled: int,
+        sequential: dict[str, StreamResult],
+        details: dict[str, Any],
+        window: str,
+        silence_ok: bool,
+    ) -> Verdict:
+        a = self.analysis
+        pool = self._pool
+        canary_breaches = self._breaches(canary, judge_credibility=complete)
         stable_breaches = {b.metric: b for b in self._breaches(stable)}
-        if nc == 0 and not canary_breaches:
+        seq_fails = {name: r for name, r in sequential.items() if r.decision == "fail"}
+        alive = silence_ok and pool.quiet <= QUIET_LIMIT and (pool.pending > 0 or pool.last_outcome is not None)
+        if nc == 0 and not canary_breaches and not seq_fails:
             if ns == 0:
                 return self._hold(f"no data: 0 requests in the last {window}", details)
-            return self._hold(f"no data: 0 canary requests in the last {window} ({_count(ns)} stable)", details)
+            if not alive:
+                return self._hold(f"no data: 0 canary requests in the last {window} ({_count(ns)} stable)", details)
 
         # Shared trouble is judged on what both versions show; the canary's own breaches fail only when
         # credible, and an own breach that is not yet credible holds (below) rather than passing.
         own = [b for b in canary_breaches if b.metric not in stable_breaches and b.credible]
         doubtful = [b for b in canary_breaches if b.metric not in stable_breaches and not b.credible]
         shared = [b for b in canary_breaches if b.metric in stable_breaches]
-        clearly_worse = self._compare(canary, stable)
-        seq_fails = {name: r for name, r in sequential.items() if r.decision == "fail"}
+        clearly_worse = self._compare(canary, stable) if complete else []
         details["breaches"] = [b.as_dict("canary") for b in canary_breaches] + [
             b.as_dict("stable") for b in stable_breaches.values()
         ]
@@ -342,7 +424,10 @@ class Gate:
             self.failures += 1
             self.holds = 0
             shown = min(self.failures, a.failure_limit)
-            reason = "; ".join(parts) + f", {shown} of {a.failure_limit} intervals"
+            reason = "; ".join(parts)
+            if pooled > 1:
+                reason += f" (pooled over {pooled} thin intervals)"
+            reason += f", {shown} of {a.failure_limit} intervals"
             rollback = self.failures >= a.failure_limit
             if severity == "SEV-1" and not rollback:
                 reason += "; SEV-1 rolls back at once"
@@ -368,7 +453,7 @@ class Gate:
         enough_for_promotion = self._errors is not None and self._errors.canary_n >= a.sequential.min_samples
         promote = proven and enough_for_promotion and a.sequential.early_promotion
 
-        # --- hold: both bad, or too little traffic -------------------------------------------------
+        # --- hold: both bad, or a breach not yet credible ---------------------------------------------
         if shared:
             words = "; ".join(
                 f"{b.words('canary', evidence=False)} but {stable_breaches[b.metric].words('stable')}" for b in shared
@@ -382,32 +467,59 @@ class Gate:
         if doubtful:
             details["not_yet_significant"] = [b.metric for b in doubtful]
             return self._hold("; ".join(b.words("canary") for b in doubtful) + ": holding", details)
-        if nc < a.min_requests and not promote:
-            text = f"not enough traffic: {_count(nc)} canary requests < {a.min_requests}"
-            if sequential:
-                seen = max(r.canary_n for r in sequential.values())
-                text += f" (the sequential test keeps counting: {_count(seen)} canary requests in this step)"
-            return self._hold(text, details)
+
+        # --- a thin interval between pooled windows --------------------------------------------------
+        thin_words = ""
+        if not complete and not promote:
+            details["pending"] = {"canary_requests": pool.pending, "intervals": pool.intervals,
+                                  "needed": a.min_requests}
+            if pool.last_outcome != "pass":
+                return self._gathering(nc, sequential, details)
+            thin_words = (
+                f"thin interval ({_count(nc)} canary requests), judged on the step's pooled evidence: the last "
+                f"pooled window ({_count(pool.last_requests)} canary requests over "
+                f"{_plural(pool.last_intervals, 'interval')}) was healthy; "
+                f"{_count(pool.pending)} of {a.min_requests} towards the next"
+            )
+            details["judged_on_pool"] = True
 
         # --- pass --------------------------------------------------------------------------------
         self.failures = 0
         self.holds = 0
-        parts = [self._health_words(canary, stable)] if nc >= a.min_requests else []
+        parts = [thin_words] if thin_words else []
+        if complete and nc >= a.min_requests:
+            pooled_words = f" (pooled over {pooled} intervals)" if pooled > 1 else ""
+            parts.append(self._health_words(canary, stable) + pooled_words)
         if sequential:
+            parts += self._test_sentences(sequential)
             if proven:
-                parts.append(self._proven_words(sequential))
                 if not enough_for_promotion:
                     parts.append(f"early promotion waits for {a.sequential.min_samples} canary requests")
                 elif not a.sequential.early_promotion:
                     parts.append("early promotion is off in the plan")
                 else:
                     parts.append("promoting early")
-            else:
-                parts.append(self._evidence_words(sequential))
         if stable is None or ns == 0:
             parts.append("stable silent: absolute limits only")
         details["proven_no_worse"] = proven
         return Verdict("pass", "; ".join(parts), promote=promote, details=details)
+
+    def _gathering(self, nc: int, sequential: dict[str, StreamResult], details: dict[str, Any]) -> Verdict:
+        """A thin interval before the step's first pooled window (or after one that did not pass)."""
+        a, pool = self.analysis, self._pool
+        reason = (
+            f"gathering evidence: {_count(pool.pending)} of {a.min_requests} canary requests pooled over "
+            f"{_plural(pool.intervals, 'interval')} (this one: {_count(nc)})"
+        )
+        if pool.pending > 0 and pool.intervals > 0:
+            rate = pool.pending / pool.intervals
+            reason += f", about {math.ceil((a.min_requests - pool.pending) / rate)} more intervals at this rate"
+        if pool.last_outcome in ("fail", "hold"):
+            reason += f"; the last pooled window: {pool.last_reason} — the next one decides"
+        if sequential:
+            reason += "; " + "; ".join(self._test_sentences(sequential))
+        details = {**details, "gathering": True, "holds": self.holds, "inconclusive": False}
+        return Verdict("hold", reason, details=details)
 
     # --- pieces --------------------------------------------------------------------------------------
 
@@ -521,34 +633,47 @@ class Gate:
             f"of stable slower than {format_value('latency', ref or 0.0)}, over {_count(r.canary_n)} canary requests"
         )
 
-    def _proven_words(self, results: dict[str, StreamResult]) -> str:
+    def _test_sentences(self, results: dict[str, StreamResult]) -> list[str]:
+        """One sentence per sequential test saying where it stands (the numbers stay in the details)."""
         seq = self.analysis.sequential
-        parts = []
+        out = []
         for name, r in results.items():
             if name == "error_rate":
-                text = (
-                    f"error rate no worse than stable + {seq.error_margin * 100:g} points"
-                    f" ({format_value('error_rate', r.canary_rate or 0.0)} vs "
-                    f"{format_value('error_rate', r.stable_rate or 0.0)}, {_count(r.canary_n)} canary requests"
-                )
-                if r.upper is not None:
-                    text += f", always-valid bound {_points(r.upper)}"
-                parts.append(text + ")")
+                what, margin = "errors", seq.error_margin
+                goal = f"no worse than stable + {margin * 100:g} points"
+                rates = (f"{format_value('error_rate', r.canary_rate or 0.0)} vs "
+                         f"{format_value('error_rate', r.stable_rate or 0.0)} over "
+                         f"{_count(r.canary_n)} canary requests")
+                p_stable = r.stable_rate or 0.0
+                if r.decision == "continue" and (r.difference or 0.0) >= margin:
+                    out.append(f"errors: undecided — the canary is {_points(r.difference or 0.0)} so far, beyond the "
+                               f"+{margin * 100:g}-point margin, so no proof of safety is in sight ({rates})")
+                    continue
             else:
-                parts.append(f"p95 latency no more than {seq.latency_margin:.0%} slower" + _coarse_words(r))
-        return "sequential test proved " + " and ".join(parts) + f" at alpha {seq.alpha:g}"
-
-    def _evidence_words(self, results: dict[str, StreamResult]) -> str:
-        parts = []
-        for name, r in results.items():
-            what = "error rate" if name == "error_rate" else "slow-request share"
-            parts.append(
-                f"{what} {format_value('error_rate', r.canary_rate or 0.0)} vs stable "
-                f"{format_value('error_rate', r.stable_rate or 0.0)} over {_count(r.canary_n)} canary requests, "
-                f"evidence of harm {r.evidence_fail:.2g} and of safety {r.evidence_pass:.2g} "
-                f"(decides at {r.threshold:g})" + _coarse_words(r)
+                what, margin = "latency p95", 0.0
+                goal = f"no more than {seq.latency_margin:.0%} slower"
+                ref = r.extra.get("reference")
+                rates = (f"{format_value('error_rate', r.canary_rate or 0.0)} of canary requests slower than "
+                         f"{format_value('latency', r.extra.get('bound') or 0.0)} vs "
+                         f"{format_value('error_rate', r.stable_rate or 0.0)} of stable slower than "
+                         f"{format_value('latency', ref or 0.0)}")
+                p_stable = r.stable_rate or 0.0
+            if r.decision == "pass":
+                out.append(f"{what}: proven {goal} ({rates})" + _coarse_words(r))
+                continue
+            share = r.canary_n / (r.canary_n + r.stable_n) if r.canary_n + r.stable_n > 0 else 0.0
+            # how far a canary as good as stable would need to go (the observed difference is too noisy to use)
+            needed = requests_to_prove(p_stable, margin, seq.alpha, difference=-1e-9, canary_share=share)
+            if needed is None or r.decision == "fail":
+                out.append(f"{what}: undecided, no proof of {goal} in sight ({rates})" + _coarse_words(r))
+                continue
+            progress = min(0.99, r.canary_n / max(needed, 1.0))
+            out.append(
+                f"{what}: undecided, {progress:.0%} of the evidence a proof of {goal} needs "
+                f"(~{_count(max(needed, r.canary_n))} canary requests if it is as good as stable; {rates})"
+                + _coarse_words(r)
             )
-        return "sequential test not yet conclusive: " + "; ".join(parts)
+        return out
 
     def _health_words(self, canary: VersionWindow | None, stable: VersionWindow | None) -> str:
         if canary is None:
@@ -565,34 +690,6 @@ class Gate:
             parts.append(text)
         body = ", ".join(parts) or "no request metrics"
         return f"canary healthy over {_count(canary.requests)} requests: {body}"
-
-
-    # --- persistence: a resumed engine continues the step with the same evidence -------------------
-
-    def snapshot(self) -> dict[str, Any]:
-        """The step's accumulated state, JSON-safe: streaks, the credibility history and the
-        sequential tests' evidence. ``restore`` on a gate of the same plan continues from it."""
-        return {
-            "failures": self.failures,
-            "holds": self.holds,
-            "intervals": self.intervals,
-            "history": [list(pair) for pair in self._history],
-            "errors": self._errors.snapshot() if self._errors else None,
-            "latency": self._latency.snapshot() if self._latency else None,
-        }
-
-    def restore(self, data: dict[str, Any] | None) -> None:
-        self.reset()
-        if not data:
-            return
-        self.failures = int(data.get("failures") or 0)
-        self.holds = int(data.get("holds") or 0)
-        self.intervals = int(data.get("intervals") or 0)
-        self._history.extend((int(n), int(x)) for n, x in data.get("history") or [])
-        if self._errors and data.get("errors"):
-            self._errors.restore(data["errors"])
-        if self._latency and data.get("latency"):
-            self._latency.restore(data["latency"])
 
 
 def _numbers(window: VersionWindow | None) -> dict[str, Any] | None:

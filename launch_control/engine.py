@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from launch_control import feasibility
 from launch_control.errors import LaunchControlError, RouterError, UsageError
 from launch_control.observations import Observation
 from launch_control.store import utcnow
@@ -363,6 +364,8 @@ class Engine:
         self._timeline(step, "running")
         hold = self.hold_seconds(step)
         self._say(f"step {step + 1}/{len(self.plan.canary.steps)}: canary {weight:g}%, hold {hold:.1f} s")
+        if note := feasibility.at_step_start(self.plan, self.store, step, self.time_scale):  # thin: issue 16
+            self._say(note)
         return None
 
     def _set_weight(self, weight: float, step: int | None, why: str) -> None:
@@ -406,7 +409,8 @@ class Engine:
             if verdict.outcome == "pass":
                 counters.passes += 1
                 counters.holds_in_row = 0
-            elif verdict.outcome == "hold":
+            elif verdict.outcome == "hold" and not (getattr(verdict, "details", None) or {}).get("gathering"):
+                # (gathering a pooled window from thin intervals is progress, not an inconclusive hold)
                 counters.holds_in_row += 1
                 if counters.holds_in_row == limit and not paused:
                     self.pause(f"{limit} inconclusive intervals in a row: {verdict.reason}", actor=self.actor)

@@ -58,7 +58,8 @@ def test_classify(analysis):
         (obs(window(0), window(0)), "no data: 0 requests in the last 60 s"),
         (obs(None, None), "no data: 0 requests in the last 60 s"),
         (obs(STABLE, None), "no data: 0 canary requests in the last 60 s (3,000 stable)"),
-        (obs(STABLE, window(7, 0)), "not enough traffic: 7 canary requests < 20"),
+        # a thin interval is pooled with the next ones, not held as "not enough traffic"
+        (obs(STABLE, window(7, 0)), "gathering evidence: 7 of 20 canary requests pooled over 1 interval"),
     ],
 )
 def test_hold_reasons(analysis, observation, expected):
@@ -184,9 +185,11 @@ def test_pass_reason_tells_the_evidence_so_far(analysis):
     assert verdict.outcome == "pass" and not verdict.promote
     assert verdict.reason.startswith(
         "canary healthy over 150 requests: error rate 1.3% (stable 1.0%), p95 latency 420 ms (stable 400 ms); "
-        "sequential test not yet conclusive: error rate 1.3% vs stable 1.0% over 150 canary requests, evidence of harm"
+        "errors: undecided, 3% of the evidence a proof of no worse than stable + 0.5 points needs (~5,"
     )
-    assert "(decides at 20)" in verdict.reason
+    # one sentence per test; the e-values stay in the details
+    assert "1.3% vs 1.0% over 150 canary requests" in verdict.reason and "evidence of harm" not in verdict.reason
+    assert verdict.details["sequential"]["error_rate"]["threshold"] == 20
 
 
 def test_sequential_fail_rolls_back_at_once_even_under_the_limits(analysis):
@@ -221,8 +224,8 @@ def test_early_promotion_only_when_the_plan_allows(analysis, allowed):
             promoted = verdict
             break
     assert promoted is not None
-    assert "sequential test proved error rate no worse than stable + 0.5 points" in promoted.reason
-    assert "p95 latency no more than 20% slower" in promoted.reason
+    assert "errors: proven no worse than stable + 0.5 points" in promoted.reason
+    assert "latency p95: proven no more than 20% slower" in promoted.reason
     assert promoted.promote is allowed
     assert promoted.reason.endswith("promoting early" if allowed else "early promotion is off in the plan")
 
@@ -324,7 +327,7 @@ def test_promotion_margin_promotes_sooner_and_keeps_the_tight_tolerance_for_fail
     tight, _ = minutes_to_promotion(error_rate_tolerance=0.002)
     minute, verdict = minutes_to_promotion(error_rate_tolerance=0.002, error_rate_promotion_margin=0.005)
     assert minute is not None and (tight is None or minute < tight)
-    assert "error rate no worse than stable + 0.5 points" in verdict.reason
+    assert "errors: proven no worse than stable + 0.5 points" in verdict.reason
 
     # The fail side still uses 0.2 points: a canary at +0.8 points is caught.
     gate = Gate(_with(analysis, error_rate_tolerance=0.002, error_rate_promotion_margin=0.005))
