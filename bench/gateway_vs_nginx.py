@@ -1,4 +1,5 @@
-"""Latency the built-in gateway adds over calling the upstream directly, beside nginx ``split_clients``.
+"""Latency the built-in gateway adds over calling the upstream directly, beside nginx ``split_clients``
+and haproxy (the haproxy router's map split, bench/haproxy_bench.py).
 
 Same two upstreams for both proxies: a trivial raw-ASGI "hello" server under uvicorn (uvloop,
 httptools), one process per version, so the upstream is not the bottleneck. Both proxies split
@@ -45,7 +46,7 @@ HOST = "127.0.0.1"
 CANARY_PERCENT = 5
 ORGS = [f"org-{i:04d}" for i in range(2000)]
 CONNECTIONS = 64
-TARGETS = ("direct", "gateway", "nginx")
+TARGETS = ("direct", "gateway", "nginx", "haproxy")
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 
 
@@ -168,6 +169,16 @@ def plane(tmp: Path) -> Iterator[tuple[dict[str, str], dict[str, int]]]:
             conf.write_text(nginx_conf(tmp, ports["nginx"], ports["stable"], ports["canary"]))
             processes.append(start([NGINX, "-p", str(tmp), "-c", str(conf)], "nginx", proxy_cpus, tmp / "nginx.log"))
             urls["nginx"] = f"http://{HOST}:{ports['nginx']}/hello"
+        # haproxy, the third column: bench/haproxy_bench.py (split set through the haproxy router)
+        from haproxy_bench import start_haproxy
+
+        ports["haproxy"] = free_port()
+        haproxy = start_haproxy(
+            tmp, ports["haproxy"], ports["stable"], ports["canary"], CANARY_PERCENT, start, proxy_cpus
+        )
+        if haproxy:
+            processes.append(haproxy)
+            urls["haproxy"] = f"http://{HOST}:{ports['haproxy']}/hello"
         for role in ("stable", "canary"):
             if not wait_for_http(f"http://{HOST}:{ports[role]}/", timeout=20, expect=200):
                 raise SystemExit(f"{role} upstream did not start; see {tmp}/{role}.log")
@@ -176,7 +187,8 @@ def plane(tmp: Path) -> Iterator[tuple[dict[str, str], dict[str, int]]]:
                 log = (tmp / f"{name}.log").read_text(errors="replace")[-2000:]
                 raise SystemExit(f"{name} did not start:\n{log}")
         pids = {process.name: process.pid for process in processes}
-        yield urls, {"direct": pids["stable"], "gateway": pids["gateway"], "nginx": pids.get("nginx", 0)}
+        yield urls, {"direct": pids["stable"], "gateway": pids["gateway"], "nginx": pids.get("nginx", 0),
+                     "haproxy": pids.get("haproxy", 0)}
     finally:
         for process in reversed(processes):
             process.stop()
