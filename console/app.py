@@ -1,7 +1,7 @@
 """The ops console's entrypoint: page config, session state, sign-in and navigation.
 
 Run with ``launch-control console`` (or ``streamlit run console/app.py``). Pages live in
-``console/pages/<section>/``; the Controls page is registered only for launch leads.
+``console/pages/<section>/``; the Controls page is listed only for launch leads (and refuses anyone else).
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ if str(ROOT) not in sys.path:  # streamlit puts only console/ on the path
 
 import streamlit as st  # noqa: E402
 
-from console.lib import auth_ui, context  # noqa: E402
+from console.lib import auth_ui, context, header  # noqa: E402
 from launch_control.errors import LaunchControlError  # noqa: E402
 
 st.set_page_config(page_title="Launch Control", page_icon=":material/rocket_launch:", layout="wide")
 
-for key, default in (("lc_user", None), ("lc_dismissed", []), ("lc_failures", 0)):
+for key, default in (("lc_user", None), ("lc_dismissed", [])):
     st.session_state.setdefault(key, default)
 
 try:
@@ -58,7 +58,13 @@ pages: dict[str, list[st.Page]] = {
         page("pages/review/criteria.py", title="Success criteria", icon=":material/fact_check:"),
     ],
 }
-if user is not None and user.can("control"):
-    pages["Respond"].insert(0, page("pages/respond/controls.py", title="Controls", icon=":material/tune:"))
+pages["Review"].append(page("pages/review/audit.py", title="Audit and events", icon=":material/history:"))
+# Registered for everyone so its URL answers with a plain refusal, but listed only for launch leads;
+# the page itself checks the role again before drawing any control.
+lead = user is not None and user.can("control")
+pages["Respond"].insert(0, page("pages/respond/controls.py", title="Controls", icon=":material/tune:",
+                                visibility="visible" if lead else "hidden"))
 
-st.navigation(pages).run()
+navigation = st.navigation(pages)
+header.render(ctx.plan, ctx.store)
+navigation.run()

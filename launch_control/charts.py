@@ -31,11 +31,55 @@ STATUS_COLOURS = {
 
 @dataclass(frozen=True)
 class Marker:
-    """A vertical line on a metric chart: a weight change or a rollback."""
+    """A vertical line on a metric chart: a weight change, a rollback or a console action."""
 
     at: dt.datetime
     label: str
-    kind: str = "weight"  # weight | rollback
+    kind: str = "weight"  # weight | rollback | action
+
+
+MARKER_COLOURS = {"weight": "#495057", "rollback": "#c92a2a", "action": "#7048e8"}
+NO_DATA = "no data from the source"
+HEADROOM = 1.15  # the y-axis top above the highest value drawn
+
+
+def dedupe_markers(markers: Iterable[Marker], within: float = 60.0) -> list[Marker]:
+    """Each marker once: the same label within ``within`` seconds (an audit row and a gate decision
+    for one weight change) is drawn a single time. Sorted by time."""
+    out: list[Marker] = []
+    for marker in sorted(markers, key=lambda m: m.at):
+        if any(m.label == marker.label and abs((m.at - marker.at).total_seconds()) <= within for m in out[-8:]):
+            continue
+        out.append(marker)
+    return out
+
+
+def ttr_label(ttr_seconds: float | None) -> str:
+    """How a rollback marker names its TTR: the measured figure, or plainly that none was verified."""
+    if ttr_seconds is None:
+        return "rollback (TTR not verified)"
+    return f"rollback TTR {ttr_seconds:.1f} s" if ttr_seconds < 100 else f"rollback TTR {ttr_seconds:.0f} s"
+
+
+def y_scale(values: Iterable[float], thresholds: Mapping[str, float] | None = None
+            ) -> tuple[float, dict[str, float], dict[str, float]]:
+    """(axis top, thresholds inside the axis, thresholds off-scale) for data already in display units.
+
+    The axis follows the data, so 3 ms latencies are not squashed flat under a 10 s SEV-1 line; a
+    limit close above the data (within 1.5× of the top) is still brought into view, farther ones
+    are listed as off-scale instead of drawn.
+    """
+    finite = [v for v in values if v == v and v not in (float("inf"), float("-inf"))]
+    top = max(finite, default=0.0) * HEADROOM
+    limits = dict(thresholds or {})
+    near = [v for v in limits.values() if top > 0 and v <= top * 1.5]
+    if near:
+        top = max(top, max(near) * 1.05)
+    if top <= 0:  # no data (or all zero): show the lowest limit, else a unit axis
+        top = min(limits.values(), default=1.0) * 1.05 if limits else 1.0
+    shown = {k: v for k, v in limits.items() if v <= top}
+    off = {k: v for k, v in limits.items() if v > top}
+    return top, shown, off
 
 
 def metric_figure(
@@ -50,55 +94,79 @@ def metric_figure(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     height: int = 300,
+    tz: Any = None,
+    peaks: bool = True,
 ) -> go.Figure:
-    """Lines per (metric, version) from rows ``{at, version, metric, mean}``; values × ``scale``.
+    """Lines per (metric, version) from rows ``{at, version, metric, mean[, max]}``; values × ``scale``.
 
-    ``thresholds`` maps ``sev3`` / ``sev2`` / ``sev1`` to a limit in the metric's own unit.
+    With ``peaks`` each bucket's highest value is drawn too (thin, dotted): the gate judges each
+    interval, so a 27 % interval must show as 27 %, not as its bucket's 13 % mean. Times are drawn in
+    ``tz`` (the plan's zone); ``thresholds`` maps ``sev3`` / ``sev2`` / ``sev1`` to a limit in the
+    metric's own unit; a chart without a single row says so instead of drawing an empty axis.
     """
-    series: dict[tuple[str, str], tuple[list[dt.datetime], list[float]]] = {}
+    def local(when: dt.datetime) -> dt.datetime:
+        # Wall-clock time in the plan's zone, without an offset: plotly.js drops offsets and would
+        # otherwise draw UTC while every caption speaks the plan's zone.
+        return when.astimezone(tz).replace(tzinfo=None) if tz is not None and when.tzinfo else when
+
+    series: dict[tuple[str, str], tuple[list[dt.datetime], list[float], list[float]]] = {}
     wanted = set(metrics)
     for row in rows:
         if row["metric"] not in wanted:
             continue
-        xs, ys = series.setdefault((row["metric"], row["version"]), ([], []))
-        xs.append(row["at"])
+        xs, ys, tops = series.setdefault((row["metric"], row["version"]), ([], [], []))
+        xs.append(local(row["at"]))
         ys.append(row["mean"] * scale)
+        tops.append((row.get("max") if row.get("max") is not None else row["mean"]) * scale)
     fig = go.Figure()
-    for (metric, version), (xs, ys) in sorted(series.items(), key=lambda kv: (metrics.index(kv[0][0]), kv[0][1])):
+    drawn: list[float] = []
+    for (metric, version), (xs, ys, tops) in sorted(series.items(),
+                                                    key=lambda kv: (metrics.index(kv[0][0]), kv[0][1])):
         name = f"{version} {metric.removeprefix('latency_')}" if len(metrics) > 1 else version
-        fig.add_trace(
-            go.Scattergl(
-                x=xs, y=ys, mode="lines", name=name,
-                line={"color": ROLE_COLOURS.get(version), "dash": DASHES[metrics.index(metric) % len(DASHES)],
-                      "width": 1.5},
-            )
-        )
+        colour = ROLE_COLOURS.get(version)
+        dash = DASHES[metrics.index(metric) % len(DASHES)]
+        fig.add_trace(go.Scattergl(x=xs, y=ys, mode="lines", name=f"{name} mean", legendgroup=name,
+                                   line={"color": colour, "dash": dash, "width": 1.5}))
+        drawn += ys
+        if peaks and any(t > y + 1e-12 for t, y in zip(tops, ys, strict=True)):
+            fig.add_trace(go.Scattergl(x=xs, y=tops, mode="lines", name=f"{name} peak", legendgroup=name,
+                                       opacity=0.45, line={"color": colour, "dash": "dot", "width": 1}))
+            drawn += tops
+    top, shown, off = y_scale(drawn, {k: v * scale for k, v in (thresholds or {}).items()})
     shapes: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
-    for level, limit in sorted((thresholds or {}).items()):
-        y = limit * scale
+    for level, y in sorted(shown.items()):
         shapes.append({"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": y, "y1": y,
                        "line": {"color": SEV_COLOURS.get(level, "#888"), "dash": "dot", "width": 1}})
-        annotations.append({"xref": "paper", "x": 1, "xanchor": "right", "yref": "y", "y": y, "yanchor": "bottom",
+        annotations.append({"xref": "paper", "x": 0, "xanchor": "left", "yref": "y", "y": y, "yanchor": "bottom",
                             "text": f"{level.upper().replace('SEV', 'SEV-')} {y:g}{unit}", "showarrow": False,
                             "font": {"size": 10, "color": SEV_COLOURS.get(level, "#888")}})
-    for marker in markers:
+    if off:
+        note = ", ".join(f"{k.upper().replace('SEV', 'SEV-')} {v:g}{unit}" for k, v in sorted(off.items()))
+        annotations.append({"xref": "paper", "x": 0, "xanchor": "left", "yref": "paper", "y": 1.0,
+                            "yanchor": "bottom", "showarrow": False, "font": {"size": 10, "color": "#868e96"},
+                            "text": f"off-scale above: {note}"})
+    for marker in dedupe_markers(markers):
         if (since and marker.at < since) or (until and marker.at > until):
             continue
-        colour = "#c92a2a" if marker.kind == "rollback" else "#495057"
-        shapes.append({"type": "line", "xref": "x", "x0": marker.at, "x1": marker.at, "yref": "paper", "y0": 0,
-                       "y1": 1, "line": {"color": colour, "dash": "dash" if marker.kind == "weight" else "solid",
+        colour = MARKER_COLOURS.get(marker.kind, "#495057")
+        at = local(marker.at)
+        shapes.append({"type": "line", "xref": "x", "x0": at, "x1": at, "yref": "paper", "y0": 0,
+                       "y1": 1, "line": {"color": colour, "dash": "solid" if marker.kind == "rollback" else "dash",
                                          "width": 1}})
-        annotations.append({"xref": "x", "x": marker.at, "yref": "paper", "y": 1, "yanchor": "bottom",
-                            "text": marker.label, "showarrow": False, "textangle": -30,
+        annotations.append({"xref": "x", "x": at, "yref": "paper", "y": 0.98, "yanchor": "top", "xanchor": "left",
+                            "text": marker.label, "showarrow": False, "textangle": -90,
                             "font": {"size": 9, "color": colour}})
+    if not series:
+        annotations.append({"xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5, "showarrow": False,
+                            "text": NO_DATA, "font": {"size": 13, "color": "#868e96"}})
     fig.update_layout(
-        title={"text": title, "font": {"size": 14}}, height=height, margin={"l": 40, "r": 10, "t": 60, "b": 30},
-        shapes=shapes, annotations=annotations, legend={"orientation": "h", "y": -0.15},
-        yaxis={"ticksuffix": unit, "rangemode": "tozero"}, hovermode="x unified",
+        title={"text": title, "font": {"size": 14}}, height=height, margin={"l": 50, "r": 10, "t": 50, "b": 30},
+        shapes=shapes, annotations=annotations, legend={"orientation": "h", "y": -0.18},
+        yaxis={"ticksuffix": unit, "range": [0, top]}, hovermode="x unified",
     )
     if since and until:
-        fig.update_xaxes(range=[since, until])
+        fig.update_xaxes(range=[local(since), local(until)], type="date")
     return fig
 
 

@@ -69,24 +69,43 @@ def start_flow(store: Store, user: User, action: str, name: str, reason: str, pa
     return Outcome(True, message, {"flow_run_id": run_id})
 
 
-def set_paused(store: Store, user: User, paused: bool, reason: str) -> Outcome:
+def set_paused(plan: Plan, store: Store, user: User, paused: bool, reason: str) -> Outcome:
     # The same records as ``launch-control pause`` / ``resume``: the engine reads the flag.
     store.update_state(paused=paused)
     store.audit(user.actor, "engine.pause" if paused else "engine.unpause", reason=reason, source="console")
-    return Outcome(True, "Ramp paused: it holds its current weight." if paused else "Ramp resumed.")
+    if paused:
+        return Outcome(True, f"Ramp paused by {user.actor}: it holds {store.state()['canary_weight']:g}% and its "
+                             "hold stops counting until it is resumed.")
+    return Outcome(True, f"Ramp resumed by {user.actor}: the gates judge again and the hold counts on.")
 
 
-def set_traffic(plan: Plan, store: Store, user: User, weight: float, reason: str) -> Outcome:
+def set_traffic(plan: Plan, store: Store, user: User, weight: float, reason: str, *,
+                replace_step: bool = False) -> Outcome:
+    """Send ``weight``% to the canary. Mid-ramp, away from the step's weight, the ramp pauses unless
+    ``replace_step`` (then the weight becomes the step's): the engine must never fight the person."""
     from launch_control.traffic import build_router
 
+    state = store.state()
+    steps = plan.canary.steps
+    step = state.get("current_step")
+    ramping = state.get("phase") in ("ramping", "paused", "awaiting_approval")
+    away = ramping and step is not None and 0 <= step < len(steps) and abs(steps[step].weight - weight) > 1e-9
     try:
         build_router(plan.rollback.router).set_weight(weight)
     except Exception as exc:  # RouterError / UsageError (no token): the message says what to do
         store.audit(user.actor, "console.set_traffic", weight=weight, reason=reason, ok=False, error=str(exc))
         return Outcome(False, f"Traffic not changed: {exc}")
-    store.update_state(canary_weight=weight)
-    store.audit(user.actor, "console.set_traffic", weight=weight, reason=reason, ok=True)
-    return Outcome(True, f"Canary now gets {weight:g}% of traffic.")
+    fields: dict[str, Any] = {"canary_weight": weight}
+    if away and not replace_step:
+        fields["paused"] = True
+    store.update_state(**fields)
+    store.audit(user.actor, "console.set_traffic", weight=weight, reason=reason, ok=True,
+                replace_step=bool(replace_step and away), paused=bool(away and not replace_step))
+    message = f"Canary now gets {weight:g}% of traffic."
+    if away:
+        message += (f" Step {step + 1}'s weight is now {weight:g}%; the ramp goes on from it." if replace_step
+                    else f" The ramp is paused (step {step + 1} is {steps[step].weight:g}%): resume it to go on.")
+    return Outcome(True, message)
 
 
 def emergency_rollback(plan: Plan, store: Store, user: User, reason: str) -> Outcome:

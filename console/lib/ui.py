@@ -58,3 +58,18 @@ def parse_time(value: object) -> dt.datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+PHASE_WORDS = {
+    "planned": "Planned", "ramping": "Ramping", "paused": "Paused", "awaiting_approval": "Waiting for go/no-go",
+    "complete": "Complete", "rolling_back": "Rolling back", "rolled_back": "Rolled back",
+    "rollback_failed": "Rollback FAILED", "aborted": "Aborted",
+}
+
+
+def phase_label(state: dict) -> str:
+    """The phase of a ``Store.state()`` row in plain words ("Paused", not ``ramping (paused)``)."""
+    phase = str(state.get("phase") or "planned")
+    if state.get("paused") and phase == "ramping":
+        phase = "paused"
+    return PHASE_WORDS.get(phase, phase.replace("_", " ").capitalize())

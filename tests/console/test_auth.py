@@ -53,11 +53,10 @@ def test_login_form_signs_in_and_audits(empty_store, console):
 @pytest.mark.parametrize("role", ["viewer", "reviewer", None])
 def test_controls_absent_without_a_lead_login(empty_store, console, role):
     at = console("overview", role=role)
-    with pytest.raises(ValueError, match="Could not find a navigation page"):
-        at.switch_page(PAGES["controls"])
+    at.switch_page(PAGES["controls"]).run()  # the URL answers, with a refusal and no control
+    assert "launch leads only" in " ".join(i.value for i in at.info)
+    assert not [t for t in at.text_input if "reason" in (t.key or "")]
     for page in PAGES:
-        if page == "controls":
-            continue
         at.switch_page(PAGES[page]).run()
         keys = [b.key or "" for b in at.button]
         assert not [k for k in keys if k.endswith("-go") or k.startswith(("ack-", "resolve-", "check-"))], page
@@ -113,3 +112,48 @@ def test_without_auth_config_st_user_is_never_read(empty_store, console, tmp_pat
     (tmp_path / ".streamlit").mkdir()
     (tmp_path / ".streamlit" / "secrets.toml").write_text('[auth]\nredirect_uri = "x"\n')
     assert oidc_configured(tmp_path) is True
+
+
+def test_session_tokens_are_signed_expire_and_end_at_sign_out(empty_store):
+    from launch_control.auth import issue_token, read_token, session_secret, session_user
+
+    add_user(empty_store, "lena", "lead", "long-enough-pw")
+    secret = session_secret()
+    assert secret == session_secret(), "the key is kept (0600 file in the data dir)"
+    token, sid = issue_token(secret, "lena", 1_000.0, ttl=60)
+    assert read_token(secret, token, 1_030.0).name == "lena"
+    assert read_token(secret, token, 1_061.0) is None, "expired"
+    assert read_token(b"another key", token, 1_030.0) is None, "signed with this server's key only"
+    body, sig = token.split(".")
+    assert read_token(secret, body[:-2] + "xx." + sig, 1_030.0) is None, "tampered"
+    import time
+
+    token, sid = issue_token(secret, "lena", time.time())
+    user, _claims = session_user(empty_store, secret, token, time.time())
+    assert user.role == "lead"
+    empty_store.put_user("lena", "viewer", empty_store.user("lena")["password_hash"])
+    assert session_user(empty_store, secret, token, time.time())[0].role == "viewer", "role read from the store"
+    empty_store.audit("lena", "console.logout", sid=sid)
+    assert session_user(empty_store, secret, token, time.time()) is None, "signed out: the token is refused"
+
+
+def test_lockout_per_account_and_per_client_is_in_the_store(empty_store, monkeypatch):
+    import time
+
+    from launch_control import auth
+
+    add_user(empty_store, "lena", "lead", "long-enough-pw")
+    now = time.time()
+    for _ in range(auth.MAX_FAILURES):
+        user, message = auth.sign_in(empty_store, "lena", "wrong-password", "10.0.0.1", now)
+        assert user is None and message == "Wrong name or password."
+    user, message = auth.sign_in(empty_store, "lena", "long-enough-pw", "10.0.0.2", now)
+    assert user is None and "locked" in message, "the right password from another client is refused too"
+    refused = empty_store.events(action="console.login_refused")
+    assert refused and refused[0]["details"]["client"] == "10.0.0.2", "attempts during lockout are audited"
+    later = now + auth.lockout_seconds() + 1
+    assert auth.sign_in(empty_store, "lena", "long-enough-pw", "10.0.0.2", later)[0].name == "lena"
+    for i in range(auth.MAX_CLIENT_FAILURES):
+        auth.sign_in(empty_store, f"guess{i}", "wrong-password", "10.9.9.9", later)
+    user, message = auth.sign_in(empty_store, "lena", "long-enough-pw", "10.9.9.9", later)
+    assert user is None and "from this address" in message

@@ -25,12 +25,19 @@ def fake_rollback(monkeypatch):
     return calls
 
 
+def _widget(widgets, prefix: str):
+    """The one widget whose key starts with ``prefix`` (keys carry the action counter and value)."""
+    found = [w for w in widgets if (w.key or "").startswith(prefix)]
+    assert len(found) == 1, [w.key for w in widgets]
+    return found[0]
+
+
 def _fill(at, key: str, reason: str | None, confirm: bool):
     if reason is not None:
-        at.text_input(key=f"{key}-reason").input(reason)
+        _widget(at.text_input, f"{key}-reason-").input(reason)
     if confirm:
-        at.checkbox(key=f"{key}-confirm").check()
-    at.button(key=f"{key}-go").click().run()
+        _widget(at.checkbox, f"{key}-confirm-").check()
+    _widget(at.button, f"{key}-go-").click().run()
     return at
 
 
@@ -72,7 +79,7 @@ def test_start_canary_refused_by_failed_preflight(empty_store, plan, console):
     at = console("controls", role="lead", name="lena")
     _fill(at, "start_canary", "launch window open", confirm=True)
     error = next(e.value for e in at.error)
-    assert error.startswith("Pre-launch checks block the start") and "connection refused" in error
+    assert "Pre-launch checks block the start" in error and "connection refused" in error
     assert empty_store.events(action="console.start_canary")[0]["details"]["started"] is False
 
 
@@ -101,7 +108,11 @@ def test_pause_and_resume_are_audited(empty_store, console):
     assert empty_store.state()["paused"] is True
     assert empty_store.events(action="engine.pause")[0]["details"]["reason"] == "waiting for the support queue"
     assert any(s.value == "Resume ramp" for s in at.subheader)
-    _fill(at, "pause", "queue is calm", confirm=True)
+    assert any("Ramp paused by lena" in s.value for s in at.success), "the result stays on the page"
+    # The Resume card starts fresh: no reason carried over, nothing ticked.
+    assert _widget(at.text_input, "resume-reason-").value == ""
+    assert _widget(at.checkbox, "resume-confirm-").value is False
+    _fill(at, "resume", "queue is calm", confirm=True)
     assert empty_store.state()["paused"] is False
     assert empty_store.events(action="engine.unpause")[0]["actor"] == "lena"
 
@@ -118,10 +129,12 @@ def test_set_traffic_through_the_plans_router(empty_store, console, tmp_path, mo
     path.write_text(yaml.safe_dump(data))
     monkeypatch.setenv("LAUNCH_CONTROL_PLAN", str(path))
     at = console("controls", role="lead", name="lena")
-    at.slider(key="traffic-weight").set_value(25)
+    _widget(at.slider, "traffic-weight-").set_value(25).run()
     _fill(at, "traffic", "manual step to 25%", confirm=True)
     assert any("25% of traffic" in s.value for s in at.success)
     assert empty_store.state()["canary_weight"] == 25.0
+    assert _widget(at.checkbox, "traffic-confirm-").value is False, "the confirmation is cleared after acting"
+    assert _widget(at.text_input, "traffic-reason-").value == ""
     event = empty_store.events(action="console.set_traffic")[0]
     assert event["details"]["weight"] == 25.0 and event["details"]["ok"] is True
 
@@ -142,7 +155,7 @@ def test_promote_sets_100_and_completes(empty_store, console, tmp_path, monkeypa
     empty_store.update_state(phase="ramping", current_step=2, canary_weight=25.0)
     at = console("controls", role="lead", name="lena")
     _fill(at, "promote", "25% green for 2 h", confirm=True)
-    assert any(s.value.startswith("Promoted") for s in at.success), [e.value for e in at.error]
+    assert any("Promoted" in s.value for s in at.success), [e.value for e in at.error]
     state = empty_store.state()
     assert state["phase"] == "complete" and state["canary_weight"] == 100.0
     assert empty_store.events(action="console.promote")[0]["actor"] == "lena"
@@ -152,7 +165,7 @@ def test_set_traffic_failure_is_reported(empty_store, console, monkeypatch):
     monkeypatch.setenv("LAUNCH_CONTROL_ADMIN_TOKEN", "t")
     at = console("controls", role="lead")
     _fill(at, "traffic", "try it", confirm=True)  # the shipped plan's gateway on :8080 is not running here
-    assert any(e.value.startswith("Traffic not changed") for e in at.error)
+    assert any("Traffic not changed" in e.value for e in at.error)
     assert empty_store.state()["canary_weight"] == 0.0
 
 
@@ -192,3 +205,43 @@ def test_real_rollback_against_the_demo_stack(empty_store, console, tmp_path, mo
         from launch_control.traffic import build_router
 
         assert build_router(gateway).get_weight() == 0.0, "all traffic is back on stable"
+
+
+def _noop_router_plan(tmp_path, monkeypatch):
+    import yaml
+
+    from launch_control.plan import DEFAULT_PLAN
+
+    data = yaml.safe_load(DEFAULT_PLAN.read_text())
+    data["rollback"]["router"] = {"type": "noop"}
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(data))
+    monkeypatch.setenv("LAUNCH_CONTROL_PLAN", str(path))
+
+
+def test_moving_the_slider_unticks_the_confirmation(empty_store, console, tmp_path, monkeypatch):
+    _noop_router_plan(tmp_path, monkeypatch)
+    at = console("controls", role="lead", name="lena")
+    _widget(at.slider, "traffic-weight-").set_value(50).run()
+    _widget(at.text_input, "traffic-reason-").input("half and half")
+    _widget(at.checkbox, "traffic-confirm-").check().run()
+    _widget(at.slider, "traffic-weight-").set_value(60).run()
+    assert _widget(at.checkbox, "traffic-confirm-").value is False, "a tick for 50% must not confirm 60%"
+    assert "60%" in _widget(at.checkbox, "traffic-confirm-").label
+    _widget(at.button, "traffic-go-").click().run()
+    assert any("Tick the confirmation" in e.value for e in at.error)
+    assert empty_store.state()["canary_weight"] == 0.0 and not empty_store.events(action="console.set_traffic")
+
+
+def test_traffic_away_from_the_step_asks_and_pauses(empty_store, console, tmp_path, monkeypatch):
+    _noop_router_plan(tmp_path, monkeypatch)
+    empty_store.update_state(phase="ramping", current_step=1, canary_weight=5.0)
+    at = console("controls", role="lead", name="lena")
+    _widget(at.slider, "traffic-weight-").set_value(60).run()
+    assert any("the ramp will PAUSE" in w.value for w in at.warning)
+    assert "the ramp will PAUSE" in _widget(at.checkbox, "traffic-confirm-").label
+    _fill(at, "traffic", "support asked for more", confirm=True)
+    state = empty_store.state()
+    assert state["canary_weight"] == 60.0 and state["paused"] is True
+    assert any("The ramp is paused" in s.value for s in at.success)
+    assert empty_store.events(action="console.set_traffic")[0]["details"]["paused"] is True

@@ -34,36 +34,47 @@ def metrics_by_label(at) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
+def _markdown(at) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
 def test_overview_shows_the_launch(full_store, console):
     at = console("overview")
     _ok(at)
+    header = _markdown(at)
+    assert "**Complete**" in header, header
+    assert "Canary v3.0.0 **100%** · stable v2.9.0 0%" in header
+    assert ":green[✓ 4: 100%]" in header, "every step done"
+    assert "no hold running" in header, "no time left once the ramp ended"
     shown = metrics_by_label(at)
-    assert shown["Phase"] == "complete"
-    assert shown["Canary v3.0.0"] == "100%" and shown["Stable v2.9.0"] == "0%"
-    assert shown["Step 4 of 4"] == "100%"
     assert shown["Last rollback TTR"] == "38.2 s"
     assert shown["Incidents"] == "1 open"
-    verdicts = [m.value for m in at.markdown if "**pass**" in m.value or "**hold**" in m.value]
-    assert verdicts and "error rate" in verdicts[0]
+    assert "Latest gate verdict" in header and "**healthy**" in header
+    assert any(e.label == "What the gate saw" for e in at.expander)
 
 
 def test_overview_hold_countdown(empty_store, plan, console):
     from launch_control.store import utcnow
 
-    empty_store.update_state(phase="canary", current_step=1, canary_weight=5.0, step_started_at=utcnow())
+    empty_store.update_state(phase="ramping", current_step=1, canary_weight=5.0, step_started_at=utcnow())
     at = console("overview")
     _ok(at)
-    step = next(m for m in at.metric if m.label.startswith("Step"))
-    assert step.label == "Step 2 of 4" and step.value == "5%"
-    assert "left of 1h" in step.proto.delta  # plan: 5% held 1 hour
+    header = _markdown(at)
+    assert "**▶ 2: 5%**" in header, "the current step is highlighted"
+    assert "hold:" in header and "left" in header
+
+
+def test_header_warns_when_traffic_differs_from_the_step(empty_store, console):
+    empty_store.update_state(phase="ramping", current_step=1, canary_weight=60.0)
+    at = console("metrics")
+    assert any("serves 60% but step 2 is 5%" in w.value for w in at.warning)
 
 
 def test_overview_empty_store(empty_store, console):
     at = console("overview")
     _ok(at)
-    shown = metrics_by_label(at)
-    assert shown["Phase"] == "planned" and shown["Step"] == "not started"
-    assert shown["Last rollback TTR"] == "no rollback yet"
+    assert "**Planned**" in _markdown(at)
+    assert metrics_by_label(at)["Last rollback TTR"] == "no rollback yet"
     assert any("No gate has judged" in c.value for c in at.caption)
 
 
@@ -102,18 +113,22 @@ def test_metrics_charts_with_limits_and_markers(full_store, console):
 
     error_chart = json.loads(charts[0].proto.spec)
     names = {trace["name"] for trace in error_chart["data"]}
-    assert names == {"canary"}, "in the last hour the release takes all traffic"
+    assert {"stable mean", "canary mean"} <= names, "the launch window (the default) shows both versions"
     texts = [a["text"] for a in error_chart["layout"]["annotations"]]
-    assert {"SEV-3 5%", "SEV-2 10%", "SEV-1 20%"} <= set(texts)
-    points = sum(len(trace["x"]) for trace in error_chart["data"])
-    assert 0 < points <= 2 * 400, "72 h are drawn downsampled"
+    assert "step 1%" in texts and "step 100%" in texts and texts.count("step 25%") == 1, "each step marked once"
+    assert any(t.startswith("off-scale above: ") and "SEV-1 20%" in t for t in texts), "far limits are noted"
+    assert error_chart["layout"]["yaxis"]["range"][1] < 20, "the axis follows the data, not the SEV-1 line"
+    at.radio(key="metrics_range").set_value("Last hour").run()
+    _ok(at)
+    error_chart = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert {t["name"] for t in error_chart["data"]} <= {"canary mean", "canary peak"}, "the release takes it all"
     at.radio(key="metrics_range").set_value("72 hours").run()
     _ok(at)
     error_chart = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert {trace["name"] for trace in error_chart["data"]} == {"stable", "canary"}
+    points = sum(len(trace["x"]) for trace in error_chart["data"] if trace["name"].endswith("mean"))
+    assert 0 < points <= 2 * 400, "72 h are drawn downsampled"
     texts = [a["text"] for a in error_chart["layout"]["annotations"]]
-    assert "1%" in texts and "100%" in texts, "weight changes are marked"
-    assert any(t.startswith("rollback TTR 38") for t in texts), "the rollback is marked"
+    assert any(t.startswith("rollback TTR 38.2 s") for t in texts), "the rollback is marked with its TTR"
     csv_button = at.get("download_button")
     assert csv_button
 

@@ -1,5 +1,7 @@
 """Metrics: stable against canary — error rate, latency (avg, p95, p99), request rate, 429s, CPU and
-memory — with the plan's SEV-3/2/1 limits and markers for weight changes and rollbacks.
+memory — in the plan's time zone, over the launch window by default, with the plan's SEV-3/2/1 limits
+(drawn when in range, listed when off-scale), each interval's peak beside the means, and markers for
+steps, rollbacks and people's actions, each once.
 
 Samples are averaged into buckets in the database (console.lib.data), so 72 hours of 10-second
 samples draws a few hundred points per line; the CSV download holds the same buckets.
@@ -15,7 +17,7 @@ from typing import Any
 import streamlit as st
 
 from console.lib import context, data, ui
-from launch_control.charts import Marker, metric_figure
+from launch_control.charts import Marker, dedupe_markers, metric_figure, ttr_label
 from launch_control.store import Store
 
 ctx = context.get()
@@ -32,7 +34,13 @@ CHARTS: list[tuple[str, list[str], str, float, str | None]] = [
     ("Memory", ["memory"], "%", 100.0, "memory"),
 ]
 METRICS = [m for _, names, *_ in CHARTS for m in names]
-RANGES = {"Last hour": 3600.0, "Launch day": 86400.0, "72 hours": 72 * 3600.0}
+RANGES = {"Launch window": None, "Last hour": 3600.0, "Launch day": 86400.0, "72 hours": 72 * 3600.0}
+ACTIONS = {  # console and CLI actions marked on the charts: audit action → label
+    "engine.pause": "paused", "launch.pause": "paused", "engine.unpause": "resumed", "launch.resume": "resumed",
+    "console.set_traffic": "set {weight:g}%", "launch.set_traffic": "set {weight:g}%", "console.promote": "promoted",
+    "launch.promote": "promoted", "launch.approve": "approved", "launch.no_go": "no-go",
+}
+PAD = dt.timedelta(minutes=10)
 
 
 @st.cache_data(ttl=10, show_spinner=False)
@@ -42,22 +50,40 @@ def _buckets(_store: Store, url: str, launch_id: str, since: dt.datetime, until:
 
 
 def _markers() -> list[Marker]:
+    """Steps, rollbacks and people's actions, each once (charts.dedupe_markers drops repeats)."""
     markers: list[Marker] = []
-    for event in store.events(limit=1000):
-        details = event["details"] or {}
-        weighty = isinstance(details, dict) and details.get("weight") is not None
-        if weighty and not event["action"].startswith("rollback"):
-            markers.append(Marker(event["at"], f"{float(details['weight']):g}%", "weight"))
-    if not markers:  # no audited weight changes: derive them from the gates' decisions
+    for event in store.events(limit=2000):
+        details = event["details"] if isinstance(event["details"], dict) else {}
+        action = event["action"]
+        if action in ACTIONS and ("{weight" not in ACTIONS[action] or details.get("weight") is not None):
+            if details.get("ok") is False:  # a refused change did not happen: nothing to mark
+                continue
+            label = ACTIONS[action].format(weight=float(details.get("weight") or 0))
+            markers.append(Marker(event["at"], f"{label} by {event['actor']}", "action"))
+        elif action == "traffic.set" and details.get("weight") is not None:
+            markers.append(Marker(event["at"], f"step {float(details['weight']):g}%", "weight"))
+    if not any(m.kind == "weight" for m in markers):  # no audited step changes: from the gates' decisions
         previous = None
         for decision in store.decisions():
             if decision["weight"] is not None and decision["weight"] != previous:
-                markers.append(Marker(decision["at"], f"{decision['weight']:g}%", "weight"))
+                markers.append(Marker(decision["at"], f"step {decision['weight']:g}%", "weight"))
                 previous = decision["weight"]
     for rb in store.rollbacks():
-        ttr = f" TTR {rb['ttr_seconds']:.0f}s" if rb["ttr_seconds"] is not None else ""
-        markers.append(Marker(rb["started_at"], f"rollback{ttr}", "rollback"))
-    return markers
+        markers.append(Marker(rb["started_at"], ttr_label(rb["ttr_seconds"]), "rollback"))
+    return dedupe_markers(markers)
+
+
+def _launch_window(state: dict[str, Any], markers: list[Marker], first: dt.datetime,
+                   last: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """From the ramp's start to its end (or now), padded; falls back to the samples' span."""
+    start = state.get("launch_started_at") or min((m.at for m in markers if m.kind != "action"), default=None)
+    if start is None:
+        return max(first, last - dt.timedelta(hours=1)), last
+    ending = [m.at for m in markers if m.at >= start]
+    end = max([*ending, min(last, start + dt.timedelta(days=3))])
+    if state.get("phase") in ("ramping", "paused", "awaiting_approval"):
+        end = max(end, ui.now())
+    return start - PAD, end + PAD
 
 
 st.title("Metrics")
@@ -68,26 +94,30 @@ if last is None:
     st.stop()
 
 now = ui.now()
-end = min(max(last, now - dt.timedelta(hours=72)), now) if last < now else now
 state = store.state()
-if choice == "Launch day" and state["launch_started_at"]:
+markers = _markers()
+if RANGES[choice] is None:
+    since, until = _launch_window(state, markers, first, last)
+elif choice == "Launch day" and state["launch_started_at"]:
     since = state["launch_started_at"]
-    until = min(since + dt.timedelta(days=1), end)
+    until = since + dt.timedelta(days=1)
 else:
-    until = end
+    until = max(last, max((m.at for m in markers), default=last))
+    until = min(until, now) if until > now else until
     since = until - dt.timedelta(seconds=RANGES[choice])
 bucket = data.bucket_for((until - since).total_seconds())
 # Align the window to the bucket so the cache key is stable between reruns inside a bucket.
 epoch = until.timestamp()
 until = dt.datetime.fromtimestamp((epoch // bucket + 1) * bucket, dt.UTC)
-since = min(since, until - dt.timedelta(seconds=bucket))
+since = dt.datetime.fromtimestamp(min(since, until - dt.timedelta(seconds=bucket)).timestamp() // bucket * bucket,
+                                  dt.UTC)
 rows = _buckets(store, store.url, store.launch_id, since, until, bucket)
 st.caption(f"{ui.local(since, tz, '%a %d %b %H:%M')} – {ui.local(until, tz, '%a %d %b %H:%M %Z')} · "
-           f"means over {ui.duration(bucket)} buckets · {len(rows)} points")
+           f"lines are means over {ui.duration(bucket)}, dotted lines each interval's peak (what the gate saw) · "
+           f"{len(rows)} points · times in {tz.key}")
 if not rows:
     st.info(f"No samples in this range; the last one is from {ui.ago(last)}.")
 
-markers = _markers()
 columns = st.columns(2)
 for index, (title, names, unit, scale, limit_metric) in enumerate(CHARTS):
     threshold = plan.analysis.metrics.get(limit_metric) if limit_metric else None
@@ -95,7 +125,7 @@ for index, (title, names, unit, scale, limit_metric) in enumerate(CHARTS):
     if limit_metric and limit_metric.startswith("latency") and limits:
         title += " · limits of p95"
     figure = metric_figure(rows, names, title=title, unit=unit, scale=scale, thresholds=limits, markers=markers,
-                           since=since, until=until)
+                           since=since, until=until, tz=tz)
     with columns[index % 2]:
         st.plotly_chart(figure, width="stretch", key=f"chart-{names[0]}")
 
@@ -105,5 +135,6 @@ writer.writerow(["bucket_start_utc", "version", "metric", "mean", "max", "sample
 for row in rows:
     writer.writerow([row["at"].isoformat(), row["version"], row["metric"], f"{row['mean']:.6g}", f"{row['max']:.6g}",
                      row["count"]])
-st.download_button("Download CSV", buffer.getvalue(), file_name=f"{plan.launch_id}-metrics-{choice.lower()}.csv",
+st.download_button("Download CSV", buffer.getvalue(),
+                   file_name=f"{plan.launch_id}-metrics-{choice.lower().replace(' ', '-')}.csv",
                    mime="text/csv", key="metrics_csv")
