@@ -2,31 +2,45 @@
 
 ``create_app(upstreams=..., stable=..., canary=..., admin_token=...)`` returns a plain ASGI
 callable. The proxy path avoids frameworks on purpose (measured: Starlette routing costs ~20% CPU
-here, httpx ~10× aiohttp — see FIELD-NOTES.md): it picks a version with the sticky split in
-``split``, forwards over one keep-alive aiohttp session, streams large or chunked bodies through,
-and stamps ``X-Served-By`` (role) and ``X-Version`` (version name) on every proxied answer.
+here; see FIELD-NOTES.md and the profile in docs/traffic-plane.md): it picks a version with the
+sticky split (an org's bucket cached, the canary threshold computed once per weight change),
+builds the upstream request bytes straight from the ASGI header pairs, forwards them over a
+keep-alive connection of its own upstream client (``upstream.py``), streams large or chunked
+bodies through, and stamps ``X-Served-By`` (role) and ``X-Version`` (version name) on every
+proxied answer. Metrics are plain counters in an array (``metrics.py``) rendered on scrape.
 
 Also answered here: ``GET /health`` (live check of the stable upstream), ``GET /metrics``
-(Prometheus text, own registry), and the token-protected admin API ``/admin/weights``,
-``/admin/upstreams``, ``/admin/health``. State lives in this process: run one worker.
+(Prometheus text), and the token-protected admin API (``admin.py``). The weight and the role →
+version mapping live in ``shared.RoutingState``: in this process with one worker, in shared
+memory with ``--workers N`` (``supervisor.py``), where ``/metrics`` sums every worker's counters.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
-import json
 import logging
-import math
+import random
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from yarl import URL
 
-from launch_control.gateway.split import BUCKETS, ORG_ID, ROLES, choose, threshold
+from launch_control.gateway import admin
+from launch_control.gateway.admin import AdminError, send_bytes, send_json  # noqa: F401 - re-exported
+from launch_control.gateway.metrics import LATENCY_BUCKETS, ROUTE_INDEX, MetricSlots  # noqa: F401
+from launch_control.gateway.shared import RoutingState
+from launch_control.gateway.split import BUCKETS, ORG_ID, ROLES, bucket, threshold
+from launch_control.gateway.upstream import (
+    Pool,
+    StaleConnection,
+    UpstreamError,
+    UpstreamTimeout,
+    request_head,
+    send_streamed,
+)
 
 log = logging.getLogger("launch_control.gateway")
 
@@ -34,7 +48,8 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-# Request headers not forwarded (hop-by-hop, or recomputed by the client: host, content-length).
+# Request headers not forwarded (hop-by-hop, or recomputed: host, content-length; expect is
+# answered by our own server, so the upstream never sends a 100 Continue we would have to skip).
 DROP_REQUEST = frozenset(
     {
         b"connection",
@@ -47,6 +62,8 @@ DROP_REQUEST = frozenset(
         b"upgrade",
         b"host",
         b"content-length",
+        b"expect",
+        b"x-forwarded-for",
     }
 )
 # Response headers not passed back (hop-by-hop; uvicorn writes its own date and server; ours stamp the version).
@@ -68,31 +85,14 @@ ROUTES = {"/api/gpt-test": "/api/gpt-test", "/api/analytics": "/api/analytics", 
 PREFIX_ROUTES = (("/api/run/", "/api/run/*"),)
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 BUFFER_LIMIT = 1 << 20  # bodies up to 1 MiB with a length are read whole; the rest stream
-ADMIN_BODY_LIMIT = 64 * 1024
 HEALTH_TIMEOUT = 1.0
 # Idle upstream connections are dropped after this many seconds: below uvicorn's default 5 s
 # keep-alive, so the gateway never reuses a connection the upstream is closing (a POST on such a
 # connection fails with "server disconnected" and cannot be retried safely).
 UPSTREAM_KEEPALIVE = 4.0
-# Latency histogram bounds: the E24 preferred numbers (1.0, 1.1, 1.2, 1.3, 1.5, 1.6, 1.8, 2.0,
-# 2.2, 2.4, 2.7, 3.0, 3.3, 3.6, 3.9, 4.3, 4.7, 5.1, 5.6, 6.2, 6.8, 7.5, 8.2, 9.1 per decade, ~10 %
-# apart — Prometheus' native histograms default to 9 %) from 1 ms to 10 s, where API latencies
-# live, then 15, 20, 30 s. Why this fine: the sequential latency test compares canary's share
-# slower than a bound b with stable's share slower than a bound r <= b / (1 + tolerance), exact
-# counts both, so the tolerance it really checks is b / r - 1 for the tightest pair of bounds
-# available: 10-13 % for a 10 % tolerance with these, 21 % with E12's 21 % steps, 2.5x with the
-# old 1-2.5-5 bounds. Finer buckets also gave it power (+20 % p95 at 5 % traffic: 12 min with the
-# old bounds, 4 min now; bench/gate_detection.py) and make histogram_quantile more exact. The
-# price: 100 series per version instead of 15, ~0.5 µs more per observation.
-_E24 = (1.0, 1.1, 1.2, 1.3, 1.5, 1.6, 1.8, 2.0, 2.2, 2.4, 2.7, 3.0, 3.3, 3.6, 3.9, 4.3, 4.7, 5.1, 5.6, 6.2, 6.8,
-        7.5, 8.2, 9.1)
-LATENCY_BUCKETS = (
-    *(round(m * 10.0**e, 4) for e in (-3, -2, -1, 0) for m in _E24),
-    10.0,
-    15.0,
-    20.0,
-    30.0,
-)
+ORG_CACHE = 100_000  # org id -> bucket entries kept (cleared when full: a bound, not an LRU)
+_MALFORMED = -1
+_CANARY, _STABLE = ROLES.index("canary"), ROLES.index("stable")
 
 
 def route_of(path: str) -> str:
@@ -106,14 +106,25 @@ def route_of(path: str) -> str:
     return "other"
 
 
-class AdminError(Exception):
-    def __init__(self, status: int, error: str, detail: str):
-        super().__init__(detail)
-        self.status, self.error, self.detail = status, error, detail
+class _Target:
+    """What the hot path needs about one version's upstream, computed once per change."""
+
+    def __init__(self, role: str, version: str, url: str, read_timeout: float):
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"upstream {version}: {url!r} is not an http(s) URL")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.role, self.version, self.url = role, version, url
+        self.role_index = ROLES.index(role)
+        self.host_header = parts.netloc.encode("idna")
+        self.base_path = parts.path.rstrip("/").encode()
+        self.stamp = [(b"x-served-by", role.encode()), (b"x-version", version.encode())]
+        self.address = (parts.hostname, port, parts.scheme == "https")
+        self.read_timeout = read_timeout
 
 
 class Gateway:
-    """The ASGI app. Attributes are its live state; the admin API changes them."""
+    """The ASGI app. ``canary_weight`` and ``versions`` read the routing state; the admin API writes it."""
 
     def __init__(
         self,
@@ -124,6 +135,10 @@ class Gateway:
         admin_token: str,
         canary_weight: float = 0.0,
         timeout: float = 10.0,
+        state: RoutingState | None = None,
+        metrics: MetricSlots | None = None,
+        workers: int = 1,
+        worker: int = 0,
     ):
         if not admin_token:
             raise ValueError("admin_token is required: the gateway's admin API must not be open")
@@ -137,42 +152,75 @@ class Gateway:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive seconds, got {timeout}")
         self.known: dict[str, str] = {name: url.rstrip("/") for name, url in upstreams.items()}
-        self.versions: dict[str, str] = {"stable": stable, "canary": canary}
-        self.canary_weight = float(canary_weight)
+        for name, url in self.known.items():
+            _Target("stable", name, url, timeout)  # every URL checked up front, not at the first request
         self.timeout = float(timeout)
+        self.workers, self.worker = workers, worker
         self._token = admin_token.encode()
-        self._session: aiohttp.ClientSession | None = None
-        self._client_timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
+        self._session: aiohttp.ClientSession | None = None  # health checks only (low rate)
+        self._pools: dict[tuple[str, int, bool], Pool] = {}
+        self._buckets: dict[bytes, int] = {}
+        self.metrics = metrics or MetricSlots.private()
+        if state is None:
+            state = RoutingState(self.known)
+            state.initialise(canary_weight, stable, canary)
+        self.state = state
+        self._seq = -1
+        self._sync()
 
-        self.registry = CollectorRegistry()
-        self._requests = Counter(
-            "launch_gateway_requests_total",
-            "Proxied requests by version role, route template and status",
-            ["version", "route", "status"],
-            registry=self.registry,
+    # --- routing state (shared with the other workers) ------------------------------------------
+
+    def _sync(self) -> None:
+        """Apply the shared state when it changed (one 8-byte read when it did not)."""
+        if self.state.seq() == self._seq:
+            return
+        seq, weight, stable, canary = self.state.read()
+        self._weight = weight
+        self._threshold = threshold(weight)
+        self._versions = {"stable": stable, "canary": canary}
+        self._targets = (
+            _Target("stable", stable, self.known[stable], self.timeout),
+            _Target("canary", canary, self.known[canary], self.timeout),
         )
-        self._duration = Histogram(
-            "launch_gateway_request_duration_seconds",
-            "Time to answer a proxied request, by version role",
-            ["version"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self._upstream_errors = Counter(
-            "launch_gateway_upstream_errors_total",
-            "Upstream failures (refused, reset, timeout) by version role",
-            ["version"],
-            registry=self.registry,
-        )
-        self._weight_gauge = Gauge(
-            "launch_gateway_canary_weight", "The canary's share of traffic in percent", registry=self.registry
-        )
-        self._weight_gauge.set(self.canary_weight)
-        # Labelled children cached: .labels() costs more than the increment it precedes.
-        self._counters: dict[tuple[str, str, int], Any] = {}
-        self._histograms = {role: self._duration.labels(version=role) for role in ROLES}
-        self._errors = {role: self._upstream_errors.labels(version=role) for role in ROLES}
-        self.upstream_errors = dict.fromkeys(ROLES, 0)
+        self._seq = seq
+
+    @property
+    def canary_weight(self) -> float:
+        self._sync()
+        return self._weight
+
+    @property
+    def versions(self) -> dict[str, str]:
+        self._sync()
+        return dict(self._versions)
+
+    def weights(self) -> dict[str, float]:
+        weight = self.canary_weight
+        return {"stable": round(100.0 - weight, 6), "canary": weight}
+
+    def set_weight(self, canary_weight: float) -> None:
+        previous = self.canary_weight
+        self.state.write(canary_weight=float(canary_weight))
+        self._sync()  # read back: the answer says what every worker now serves
+        if previous != self._weight:
+            log.info("canary weight %g%% -> %g%%", previous, self._weight)
+
+    def point(self, body: dict[str, str]) -> None:
+        before = self.versions
+        self.state.write(versions=body)
+        for role, version in self.versions.items():
+            if before[role] != version:
+                log.info("%s now served by %s (was %s)", role, version, before[role])
+
+    def upstreams_view(self) -> dict[str, Any]:
+        versions = self.versions
+        view: dict[str, Any] = {role: {"version": versions[role], "url": self.known[versions[role]]} for role in ROLES}
+        view["known"] = dict(self.known)
+        return view
+
+    @property
+    def upstream_errors(self) -> dict[str, int]:
+        return self.metrics.upstream_errors()
 
     # --- ASGI entry ---------------------------------------------------------------------------
 
@@ -181,11 +229,12 @@ class Gateway:
         if kind == "http":
             path: str = scope["path"]
             if path.startswith("/admin/"):
-                await self._admin(scope, receive, send)
+                await admin.handle(self, scope, receive, send)
             elif path == "/health":
                 await self._public_health(scope, send)
             elif path == "/metrics":
-                await _send_bytes(send, 200, generate_latest(self.registry), CONTENT_TYPE_LATEST.encode())
+                body = self.metrics.render(self.canary_weight)
+                await send_bytes(send, 200, body, b"text/plain; version=0.0.4; charset=utf-8")
             else:
                 await self._proxy(scope, receive, send)
         elif kind == "lifespan":
@@ -198,7 +247,6 @@ class Gateway:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self.session()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.aclose()
@@ -208,160 +256,177 @@ class Gateway:
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=1024, keepalive_timeout=UPSTREAM_KEEPALIVE),
-                cookie_jar=aiohttp.DummyCookieJar(),  # a proxy must never replay one client's cookies to another
-                auto_decompress=False,  # bodies pass through as the upstream encoded them
-                skip_auto_headers=("User-Agent", "Accept-Encoding"),
-                trust_env=False,
+                cookie_jar=aiohttp.DummyCookieJar(), skip_auto_headers=("User-Agent",), trust_env=False
             )
         return self._session
 
+    def _pool(self, target: _Target) -> Pool:
+        pool = self._pools.get(target.address)
+        if pool is None:
+            host, port, tls = target.address
+            pool = self._pools[target.address] = Pool(
+                host,
+                port,
+                connect_timeout=self.timeout,
+                read_timeout=self.timeout,
+                keepalive=UPSTREAM_KEEPALIVE,
+                ssl=ssl.create_default_context() if tls else None,
+            )
+        return pool
+
     async def aclose(self) -> None:
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()
         if self._session is not None:
             await self._session.close()
             self._session = None
 
     # --- the proxy hot path -------------------------------------------------------------------
 
-    def _count(self, role: str, route: str, status: int, started: float) -> None:
-        key = (role, route, status)
-        child = self._counters.get(key)
-        if child is None:
-            child = self._counters[key] = self._requests.labels(version=role, route=route, status=str(status))
-        child.inc()
-        self._histograms[role].observe(time.perf_counter() - started)
+    def _role_of(self, org: bytes | None, override: bytes | None, cookie: bytes | None) -> int | str:
+        """The role index for a request, or the JSON error's detail when its headers are bad."""
+        if override is not None:
+            chosen = override.decode("latin-1").strip().lower()
+            if chosen not in ROLES:
+                return "X-Launch-Version must be 'canary' or 'stable'"
+            if org is not None and self._bucket(org) == _MALFORMED:
+                return "X-Org-Id must be 1-64 characters from A-Z a-z 0-9 _ . : -"
+            return ROLES.index(chosen)
+        if org is None:
+            role = _CANARY if random.random() * 100 < self._weight else _STABLE
+        else:
+            b = self._bucket(org)
+            if b == _MALFORMED:
+                return "X-Org-Id must be 1-64 characters from A-Z a-z 0-9 _ . : -"
+            role = _CANARY if b < self._threshold else _STABLE
+        if cookie is not None and b"launch_version=" in cookie and (chosen_cookie := _cookie_role(cookie)):
+            return ROLES.index(chosen_cookie)
+        return role
+
+    def _bucket(self, org: bytes) -> int:
+        cached = self._buckets.get(org)
+        if cached is not None:
+            return cached
+        text = org.decode("latin-1")
+        value = bucket(text) if ORG_ID.match(text) else _MALFORMED
+        if len(self._buckets) >= ORG_CACHE:
+            self._buckets.clear()
+        self._buckets[org] = value
+        return value
 
     async def _proxy(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        org: str | None = None
-        override: str | None = None
-        cookie: bytes | None = None
-        forward: list[tuple[str, str]] = []
+        if self.state.seq() != self._seq:
+            self._sync()
+        org = override = cookie = None
         forwarded_for = b""
+        lines: list[bytes] = []
         for name, value in scope["headers"]:
+            if name in DROP_REQUEST:
+                if name == b"x-forwarded-for":
+                    forwarded_for = value
+                continue
             if name == b"x-org-id":
-                org = value.decode("latin-1")
+                org = value
             elif name == b"x-launch-version":
-                override = value.decode("latin-1").strip().lower()
+                override = value
             elif name == b"cookie":
                 cookie = value
-            elif name == b"x-forwarded-for":
-                forwarded_for = value
-                continue
-            if name not in DROP_REQUEST:
-                forward.append((name.decode("latin-1"), value.decode("latin-1")))
-
-        if org is not None and not ORG_ID.match(org):
-            await _send_json(
-                send,
-                400,
-                {
-                    "error": "malformed org id",
-                    "detail": "X-Org-Id must be 1-64 characters from A-Z a-z 0-9 _ . : -",
-                },
-            )
+            lines += (name, b": ", value, b"\r\n")
+        role_index = self._role_of(org, override, cookie)
+        if isinstance(role_index, str):
+            error = "malformed org id" if role_index.startswith("X-Org-Id") else "bad override"
+            await send_json(send, 400, {"error": error, "detail": role_index})
             return
-        if override is not None:
-            if override not in ROLES:
-                await _send_json(
-                    send, 400, {"error": "bad override", "detail": "X-Launch-Version must be 'canary' or 'stable'"}
-                )
-                return
-            role = override
-        elif cookie is not None and b"launch_version=" in cookie and (chosen := _cookie_role(cookie)):
-            role = chosen
-        else:
-            role = choose(org, self.canary_weight)
-
-        version = self.versions[role]
+        target = self._targets[role_index]
         client = scope.get("client")
         if client:
             ip = client[0].encode()
             forwarded_for = forwarded_for + b", " + ip if forwarded_for else ip
         if forwarded_for:
-            forward.append(("X-Forwarded-For", forwarded_for.decode("latin-1")))
-        stamp = [(b"x-served-by", role.encode()), (b"x-version", version.encode())]
-        route = route_of(scope["path"])
-        path = scope.get("raw_path") or scope["path"].encode()
-        query = scope.get("query_string") or b""
-        target = self.known[version] + path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+            lines += (b"x-forwarded-for: ", forwarded_for, b"\r\n")
+        path: str = scope["path"]
+        route = ROUTE_INDEX[route_of(path)]
+        raw = scope.get("raw_path") or path.encode()
+        query = scope.get("query_string")
+        uri = target.base_path + raw + (b"?" + query if query else b"")
         method: str = scope["method"]
 
         message = await receive()
-        data: bytes | AsyncIterator[bytes] = message.get("body", b"")
-        if message.get("more_body"):
-            data = _stream_request(data, receive)  # type: ignore[arg-type]
-
+        body: bytes = message.get("body", b"")
+        streamed = bool(message.get("more_body"))
         status = 502
-        response_started = False
+        conn = None
+        pool = self._pool(target)
         try:
-            attempts = 2 if method in IDEMPOTENT and isinstance(data, bytes) else 1
+            attempts = 2 if method in IDEMPOTENT and not streamed else 1
             for attempt in range(attempts):
-                try:
-                    response = await self.session().request(
-                        method,
-                        URL(target, encoded=True),
-                        headers=forward,
-                        data=data,
-                        allow_redirects=False,
-                        timeout=self._client_timeout,
-                    )
-                    break
-                except aiohttp.ServerDisconnectedError:
-                    # A keep-alive connection the upstream closed while idle: safe to retry once.
-                    if attempt + 1 == attempts:
-                        raise
-            try:
-                status = response.status
-                headers = [(k, v) for k, v in response.raw_headers if k.lower() not in DROP_RESPONSE]
-                headers.extend(stamp)
-                length = response.content_length
-                if length is not None and length <= BUFFER_LIMIT:
-                    body = await response.read()
-                    response_started = True
-                    await send({"type": "http.response.start", "status": status, "headers": headers})
-                    await send({"type": "http.response.body", "body": body})
+                conn, reused = await pool.acquire()
+                conn.head_only = method == "HEAD"
+                head = request_head(method, uri, target.host_header, b"".join(lines), None if streamed else len(body))
+                if streamed:
+                    conn.send(head)
+                    await send_streamed(conn, body, _stream_request(receive))
                 else:
-                    response_started = True
-                    await send({"type": "http.response.start", "status": status, "headers": headers})
-                    async for chunk in response.content.iter_any():
-                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                    await send({"type": "http.response.body", "body": b""})
-            finally:
-                response.release()
-        except TimeoutError:
-            self._upstream_failed(role)
-            status = 504
-            if not response_started:
-                await _send_json(
-                    send,
-                    504,
-                    {
-                        "error": "upstream timeout",
-                        "detail": f"{role} ({version}) did not answer within {self.timeout:g} s",
-                        "version": role,
-                    },
-                    stamp,
-                )
-        except (aiohttp.ClientError, OSError) as exc:
-            self._upstream_failed(role)
-            status = 502
-            if not response_started:
-                await _send_json(
-                    send,
-                    502,
-                    {
-                        "error": "upstream unavailable",
-                        "detail": f"{role} ({version}) at {self.known[version]}: {exc.__class__.__name__}: {exc}",
-                        "version": role,
-                    },
-                    stamp,
-                )
-        self._count(role, route, status, started)
+                    conn.send(head + body if body else head)
+                try:
+                    await conn.head()
+                    break
+                except StaleConnection:
+                    # A keep-alive connection the upstream closed while idle: safe to retry once.
+                    conn.close()
+                    if not reused or attempt + 1 == attempts:
+                        raise
+            status = conn.status
+            headers = [(k, v) for k, v in conn.headers if k.lower() not in DROP_RESPONSE]
+            headers += target.stamp
+            length = conn.content_length
+            if conn.complete or (length is not None and length <= BUFFER_LIMIT):
+                payload = await conn.read()
+                self.metrics.record(role_index, route, status, time.perf_counter() - started)
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": payload})
+            else:
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                async for chunk in conn.iter_chunks():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                self.metrics.record(role_index, route, status, time.perf_counter() - started)
+                await send({"type": "http.response.body", "body": b""})
+            pool.release(conn)
+            conn = None
+        except UpstreamTimeout as exc:
+            await self._failed(send, role_index, route, 504, started, conn, "upstream timeout", exc)
+        except (UpstreamError, OSError) as exc:
+            await self._failed(send, role_index, route, 502, started, conn, "upstream unavailable", exc)
+        finally:
+            if conn is not None:
+                conn.close()
 
-    def _upstream_failed(self, role: str) -> None:
-        self._errors[role].inc()
-        self.upstream_errors[role] += 1
+    async def _failed(
+        self,
+        send: Send,
+        role_index: int,
+        route: int,
+        status: int,
+        started: float,
+        conn: Any,
+        error: str,
+        exc: Exception,
+    ) -> None:
+        """Count an upstream failure for its version and answer JSON (unless the answer had begun)."""
+        target = self._targets[role_index]
+        self.metrics.upstream_failed(role_index)
+        if conn is not None and conn.head_done and not conn.complete:
+            # The status line was sent already: the client sees a cut answer; count what it saw.
+            self.metrics.record(role_index, route, conn.status, time.perf_counter() - started)
+            return
+        self.metrics.record(role_index, route, status, time.perf_counter() - started)
+        if status == 504:
+            detail = f"{target.role} ({target.version}) did not answer within {self.timeout:g} s"
+        else:
+            detail = f"{target.role} ({target.version}) at {target.url}: {exc.__class__.__name__}: {exc}"
+        await send_json(send, status, {"error": error, "detail": detail, "version": target.role}, target.stamp)
 
     # --- public health --------------------------------------------------------------------------
 
@@ -393,91 +458,7 @@ class Gateway:
             "weights": self.weights(),
             "upstreams": {role: {"version": d["version"], "ok": d["ok"]} for role, d in detail.items()},
         }
-        await _send_json(send, 200 if ok else 503, body)
-
-    # --- admin API ------------------------------------------------------------------------------
-
-    def weights(self) -> dict[str, float]:
-        return {"stable": round(100.0 - self.canary_weight, 6), "canary": self.canary_weight}
-
-    def set_weight(self, canary_weight: float) -> None:
-        previous, self.canary_weight = self.canary_weight, float(canary_weight)
-        self._weight_gauge.set(self.canary_weight)
-        if previous != self.canary_weight:
-            log.info("canary weight %g%% -> %g%%", previous, self.canary_weight)
-
-    def upstreams_view(self) -> dict[str, Any]:
-        view: dict[str, Any] = {
-            role: {"version": self.versions[role], "url": self.known[self.versions[role]]} for role in ROLES
-        }
-        view["known"] = dict(self.known)
-        return view
-
-    async def _admin(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self._authorized(scope):
-            await _send_json(
-                send,
-                401,
-                {"error": "unauthorized", "detail": "send Authorization: Bearer <admin token>"},
-                [(b"www-authenticate", b"Bearer")],
-            )
-            return
-        path, method = scope["path"], scope["method"]
-        try:
-            if path == "/admin/weights":
-                if method == "PUT":
-                    self.set_weight(_parse_weights(await _read_json(receive)))
-                elif method != "GET":
-                    raise AdminError(405, "method not allowed", "use GET or PUT")
-                await _send_json(send, 200, self.weights())
-            elif path == "/admin/upstreams":
-                if method == "PUT":
-                    self._point(await _read_json(receive))
-                elif method != "GET":
-                    raise AdminError(405, "method not allowed", "use GET or PUT")
-                await _send_json(send, 200, self.upstreams_view())
-            elif path == "/admin/health":
-                ok, detail = await self.health()
-                await _send_json(
-                    send,
-                    200,
-                    {
-                        "status": "ok" if ok else "unavailable",
-                        "weights": self.weights(),
-                        "buckets": {"total": BUCKETS, "canary_below": threshold(self.canary_weight)},
-                        "upstreams": detail,
-                        "upstream_errors": dict(self.upstream_errors),
-                    },
-                )
-            else:
-                raise AdminError(404, "not found", "admin endpoints: /admin/weights, /admin/upstreams, /admin/health")
-        except AdminError as exc:
-            await _send_json(send, exc.status, {"error": exc.error, "detail": exc.detail})
-
-    def _authorized(self, scope: Scope) -> bool:
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                scheme, _, given = value.partition(b" ")
-                return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), self._token)
-        return False
-
-    def _point(self, body: Any) -> None:
-        if not isinstance(body, dict) or not body:
-            raise AdminError(422, "invalid upstreams", 'send {"stable": "<version>"} and/or {"canary": "<version>"}')
-        unknown_roles = sorted(set(body) - set(ROLES))
-        if unknown_roles:
-            raise AdminError(
-                422, "invalid upstreams", f"unknown role(s) {', '.join(unknown_roles)}; roles: stable, canary"
-            )
-        for role, version in body.items():
-            if not isinstance(version, str) or version not in self.known:
-                raise AdminError(
-                    422, "unknown version", f"{role}: {version!r} is not a known version ({', '.join(self.known)})"
-                )
-        for role, version in body.items():
-            if self.versions[role] != version:
-                log.info("%s now served by %s (was %s)", role, version, self.versions[role])
-            self.versions[role] = version
+        await send_json(send, 200 if ok else 503, body)
 
 
 def create_app(
@@ -490,12 +471,18 @@ def create_app(
     timeout: float = 10.0,
     plan: Any = None,
     store: Any = None,
+    state: RoutingState | None = None,
+    metrics: MetricSlots | None = None,
+    workers: int = 1,
+    worker: int = 0,
 ) -> Gateway:
     """The gateway ASGI app (see the module docstring).
 
     With ``plan``: wrapped in the plan's WAF and per-org rate limits (launch_control.ratelimit.protect;
     Redis decisions pipelined across concurrent requests, keys over their limit refused locally).
     The wrapper passes attribute access through, so the Gateway's methods and state stay reachable.
+    ``state``/``metrics``/``workers``: the shared routing state and this worker's metric slot
+    when several workers serve (see ``supervisor.py``); by default this process's own.
     """
     gateway = Gateway(
         upstreams=upstreams,
@@ -504,11 +491,15 @@ def create_app(
         admin_token=admin_token,
         canary_weight=canary_weight,
         timeout=timeout,
+        state=state,
+        metrics=metrics,
+        workers=workers,
+        worker=worker,
     )
     if plan is not None:
-        from launch_control.ratelimit.protect import protect
+        from launch_control.gateway.protection import protected
 
-        return protect(gateway, plan, store=store, batch=True, prefix="lc:rl:gateway")  # type: ignore[return-value]
+        return protected(gateway, plan, store=store, workers=workers)  # type: ignore[return-value]
     return gateway
 
 
@@ -525,9 +516,7 @@ def _cookie_role(cookie: bytes) -> str | None:
     return None
 
 
-async def _stream_request(first: bytes, receive: Receive) -> AsyncIterator[bytes]:
-    if first:
-        yield first
+async def _stream_request(receive: Receive) -> AsyncIterator[bytes]:
     while True:
         message = await receive()
         if message["type"] != "http.request":
@@ -538,53 +527,4 @@ async def _stream_request(first: bytes, receive: Receive) -> AsyncIterator[bytes
             return
 
 
-async def _read_json(receive: Receive) -> Any:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > ADMIN_BODY_LIMIT:
-            raise AdminError(413, "body too large", f"admin bodies are at most {ADMIN_BODY_LIMIT} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            break
-    try:
-        return json.loads(b"".join(chunks) or b"null")
-    except ValueError as exc:
-        raise AdminError(400, "invalid JSON", f"the body is not JSON: {exc}") from None
-
-
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise AdminError(422, "invalid weights", f"{name} must be a number of percent (0-100), got {value!r}")
-    if not 0.0 <= value <= 100.0:
-        raise AdminError(422, "invalid weights", f"{name} must be between 0 and 100 (percent), got {value:g}")
-    return float(value)
-
-
-def _parse_weights(body: Any) -> float:
-    """The canary weight from ``{"canary": 5}``, ``{"stable": 95}`` or both (which must sum to 100)."""
-    if not isinstance(body, dict) or not body:
-        raise AdminError(422, "invalid weights", 'send {"canary": 5} or {"stable": 95, "canary": 5} (percent)')
-    unknown = sorted(set(body) - set(ROLES))
-    if unknown:
-        raise AdminError(422, "invalid weights", f"unknown key(s) {', '.join(unknown)}; use stable and/or canary")
-    canary = _number("canary", body["canary"]) if "canary" in body else None
-    stable = _number("stable", body["stable"]) if "stable" in body else None
-    if canary is not None and stable is not None and abs(canary + stable - 100.0) > 1e-6:
-        raise AdminError(
-            422, "invalid weights", f"stable {stable:g} + canary {canary:g} = {stable + canary:g}; they must sum to 100"
-        )
-    return canary if canary is not None else 100.0 - stable  # type: ignore[operator]
-
-
-async def _send_bytes(send: Send, status: int, body: bytes, content_type: bytes, extra: Any = ()) -> None:
-    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *extra]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _send_json(send: Send, status: int, data: Any, extra: Any = ()) -> None:
-    await _send_bytes(send, status, json.dumps(data).encode(), b"application/json", extra)
+__all__ = ["BUCKETS", "Gateway", "LATENCY_BUCKETS", "create_app", "route_of"]
