@@ -262,6 +262,39 @@ def excess_p_value(canary: VersionWindow, stable: VersionWindow) -> float:
     return binomial_upper_tail(canary.errors, total, share)
 
 
+def find_breaches(
+    window: VersionWindow | None, analysis: Any, *, history: list[tuple[int, int]] | None = None
+) -> list[_Breach]:
+    """The gate's breach logic — one function, used by the ramp's gate and by post-launch monitoring.
+
+    Every SEV limit of the plan the window breaches. Request metrics (error rate, latencies) only
+    on ``min_requests`` or more; CPU, memory and availability always. For the error rate, with
+    ``history`` (this version's (requests, errors) per window, the latest last) and
+    ``absolute_confidence`` on, the breach carries its credibility test: ``breach.credible`` is
+    False for a breach that small-sample noise explains (it holds, and opens no incident).
+    """
+    if window is None:
+        return []
+    confidence = analysis.absolute_confidence
+    thin = window.requests < max(1, analysis.min_requests)
+    found = []
+    for metric, threshold in analysis.metrics.items():
+        if metric in REQUEST_METRICS and thin:
+            continue
+        value = window.metric(metric)
+        if not _usable(value):
+            continue
+        level = threshold.breached(float(value))
+        if level:
+            limit = float(getattr(threshold, level))
+            breach = _Breach(metric, float(value), _LEVELS[level], limit, threshold.direction)
+            if metric == "error_rate" and threshold.direction == "above" and confidence > 0 and history:
+                lowest = min(v for v in (threshold.sev3, threshold.sev2, threshold.sev1) if v is not None)
+                breach.evidence = credibility(list(history), float(lowest), confidence)
+            found.append(breach)
+    return found
+
+
 # --- the gate ----------------------------------------------------------------------------------------
 
 
@@ -532,28 +565,8 @@ class Gate:
         return Verdict("hold", reason, severity=severity, details=details)
 
     def _breaches(self, window: VersionWindow | None, *, judge_credibility: bool = False) -> list[_Breach]:
-        if window is None:
-            return []
-        confidence = self.analysis.absolute_confidence
-        thin = window.requests < max(1, self.analysis.min_requests)
-        found = []
-        for metric, threshold in self.analysis.metrics.items():
-            if metric in REQUEST_METRICS and thin:
-                continue
-            value = window.metric(metric)
-            if not _usable(value):
-                continue
-            level = threshold.breached(float(value))
-            if level:
-                breach = _Breach(
-                    metric, float(value), _LEVELS[level], float(getattr(threshold, level)), threshold.direction
-                )
-                if (judge_credibility and metric == "error_rate" and threshold.direction == "above"
-                        and confidence > 0 and self._history):
-                    lowest = min(v for v in (threshold.sev3, threshold.sev2, threshold.sev1) if v is not None)
-                    breach.evidence = credibility(list(self._history), float(lowest), confidence)
-                found.append(breach)
-        return found
+        history = list(self._history) if judge_credibility else None
+        return find_breaches(window, self.analysis, history=history)
 
     def _compare(self, canary: VersionWindow | None, stable: VersionWindow | None) -> list[tuple[str, str]]:
         """(metric, reason) for each way the canary is clearly worse than stable this interval."""

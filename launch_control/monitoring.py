@@ -96,23 +96,33 @@ def classify(plan: Any, metric: str, value: float) -> str | None:
     return normalise_severity(found)
 
 
-def judge(plan: Any, observation: Observation) -> list[Breach]:
-    """The worst breach per metric across the versions that served enough traffic."""
+def judge(plan: Any, observation: Observation, history: dict[str, list] | None = None) -> list[Breach]:
+    """The worst *credible* breach per metric across the versions — the gate's breach logic.
+
+    ``analysis.find_breaches`` is the one function the ramp's gate uses too: request metrics need
+    ``min_requests``, and an error-rate breach needs the same exact binomial credibility test over
+    this version's recent windows (``history``: role → [(requests, errors), …], the latest last),
+    so a post-launch incident needs the same evidence as a ramp failure; noise the gate would hold
+    on opens nothing. ``history`` is updated in place with this observation's windows.
+    """
+    from launch_control.analysis import CREDIBILITY_WINDOWS, find_breaches
+
+    history = {} if history is None else history
     worst: dict[str, Breach] = {}
     for role in ROLES:
         window = observation.window(role)
         if window is None:
             continue
-        enough = window.requests >= plan.analysis.min_requests
-        for metric in plan.analysis.metrics:
-            if metric in TRAFFIC_METRICS and not enough:
-                continue  # too little traffic to judge a ratio or a latency: not a breach
-            value = window.metric(metric)
-            if value is None:
-                continue
-            severity = classify(plan, metric, float(value))
-            if severity and (metric not in worst or severity < worst[metric].severity):
-                worst[metric] = Breach(metric, role, float(value), severity)
+        recent = history.setdefault(role, [])
+        if window.requests > 0:
+            recent.append([int(window.requests), int(min(max(window.errors, 0), window.requests))])
+            del recent[: -max(CREDIBILITY_WINDOWS)]
+        for found in find_breaches(window, plan.analysis, history=[tuple(h) for h in recent]):
+            if not found.credible:
+                continue  # "not yet significant": the gate holds on it, monitoring opens nothing
+            severity = classify(plan, found.metric, found.value)
+            if severity and (found.metric not in worst or severity < worst[found.metric].severity):
+                worst[found.metric] = Breach(found.metric, role, found.value, severity)
     return list(worst.values())
 
 
@@ -196,7 +206,9 @@ def run_once(
         summary = f"post-launch monitoring is blind: {observation.error}"
         run.incidents.append(manager.report(f"{CAUSE_PREFIX}metric-source", "SEV-3", summary, actor="monitoring"))
     else:
-        run.breaches = judge(plan, observation)
+        history = monitoring_state(store).get("history") or {}
+        run.breaches = judge(plan, observation, history)
+        store.set_status(STATUS_KEY, {**monitoring_state(store), "history": history})
         for breach in run.breaches:
             run.incidents.append(
                 manager.report(f"{CAUSE_PREFIX}{breach.metric}", breach.severity, breach.summary, actor="monitoring")

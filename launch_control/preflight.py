@@ -229,7 +229,24 @@ def run_preflight(
         if out:
             out(f"  {'ok  ' if ok else 'FAIL'} {item.id}: {detail}")
     store.audit(actor, "preflight.run", ok=report.ok, failed=[r.item_id for r in report.failed])
+    if out:
+        for line in feasibility_lines(plan, store):
+            out(line)
     return report
+
+
+def feasibility_lines(plan: Plan, store: Store) -> list[str]:
+    """Advice, not a blocker: each step that cannot decide within its hold at the recorded traffic."""
+    from launch_control.feasibility import plan_feasibility, recorded_traffic
+
+    try:
+        traffic = recorded_traffic(store)
+    except Exception:  # the store is checked elsewhere; the advice is optional
+        return []
+    if traffic is None:
+        return ["  note feasibility: no traffic recorded yet — `launch-control plan check --rate REQ_PER_S` "
+                "estimates whether each step can decide within its hold"]
+    return [f"  note feasibility: {s.words()}" for s in plan_feasibility(plan, *traffic) if not s.ok]
 
 
 def preflight_blockers(plan: Plan, store: Store) -> list[str]:

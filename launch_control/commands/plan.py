@@ -1,4 +1,8 @@
-"""``launch-control plan validate [PATH]`` and ``plan show``: check and read a launch plan."""
+"""``launch-control plan validate [PATH]``, ``plan show`` and ``plan check``: check and read a launch plan.
+
+``plan check`` is the feasibility check (issue 16): can each canary step, at the traffic it will
+get, prove the canary within tolerance and detect a regression within its hold?
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,16 @@ def register(subparsers: Any) -> None:
     show = plan_sub.add_parser("show", help="print the plan's ramp, gates, timeline and checklist")
     show.add_argument("--json", action="store_true", help="the whole validated plan as JSON")
     show.set_defaults(func=run_show)
+    check = plan_sub.add_parser(
+        "check", help="can each canary step decide within its hold at the expected traffic? (exit 1 if not)"
+    )
+    check.add_argument("--rate", metavar="REQ_PER_S",
+                       help="requests per second over both versions (default: the traffic recorded in the store)")
+    check.add_argument("--stable-error", metavar="PERCENT",
+                       help="stable's error rate, e.g. 1%% (default: recorded in the store, else 1%%)")
+    check.add_argument("--time-scale", metavar="FACTOR", default="1",
+                       help="as --start-canary --time-scale: a rehearsal's compressed holds")
+    check.set_defaults(func=run_check)
 
 
 def run_validate_plan(args: argparse.Namespace, ctx: Any) -> int:
@@ -72,3 +86,49 @@ def run_show(args: argparse.Namespace, ctx: Any) -> int:
     for phase, items in plan.checklist.sections():
         con.print(f"[bold]{phase}[/bold]: {len(items)} items")
     return 0
+
+
+def _positive(text: str, flag: str, what: str) -> float:
+    from launch_control.errors import UsageError
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"{flag} {text!r} is not a number; give {what}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise UsageError(f"{flag} must be a positive number (got {text}); give {what}")
+    return value
+
+
+def run_check(args: argparse.Namespace, ctx: Any) -> int:
+    from launch_control.errors import UsageError
+    from launch_control.feasibility import plan_feasibility, recorded_traffic
+    from launch_control.units import parse_percent
+
+    plan = ctx.plan
+    scale = _positive(args.time_scale, "--time-scale", "a factor such as 60")
+    error: float | None = None
+    if args.stable_error is not None:
+        try:
+            error = parse_percent(args.stable_error) / 100.0
+        except ValueError as exc:
+            raise UsageError(f"--stable-error: {exc}") from None
+    if args.rate is not None:
+        rate, source = _positive(args.rate, "--rate", "requests per second, e.g. --rate 50"), "--rate"
+    else:
+        recorded = recorded_traffic(ctx.store)
+        if recorded is None:
+            raise UsageError(
+                "no traffic recorded for this launch yet: give the expected rate, e.g. --rate 50 (requests per "
+                "second over both versions)"
+            )
+        rate, source = recorded[0], "the traffic recorded in the store"
+        error = recorded[1] if error is None else error
+    steps = plan_feasibility(plan, rate, error, time_scale=scale)
+    shown = f"{error:.2%}" if error is not None else "1% (assumed; --stable-error to change)"
+    print(f"feasibility at {rate:,.4g} req/s ({source}), stable error rate {shown}:")
+    for step in steps:
+        print(f"  {'ok  ' if step.ok else 'SHORT'} {step.words()}")
+    if not steps:
+        print("  the plan has no canary step with a hold")
+    return 0 if all(s.ok for s in steps) else 1

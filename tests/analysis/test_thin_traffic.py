@@ -185,3 +185,16 @@ def test_the_proof_estimate_is_about_the_median_run():
         else:
             when.append(math.inf)
     assert need / 1.5 <= float(np.median(when)) <= need * 1.5
+
+
+def test_plan_check_says_which_steps_cannot_decide_and_refuses_bad_input(cli):
+    done = cli("plan", "check", "--rate", "50")
+    assert done.returncode == 1, done.stderr  # step 1 cannot decide in its 30 minutes
+    assert "SHORT step 1 (1%, hold 30 min): at 0.5 canary req/s, proving ≤ +0.5 points needs ~" in done.stdout
+    assert "raise the weight, lengthen the hold, or loosen the tolerance" in done.stdout
+    assert "ok   step 3 (25%, hold 2.0 h)" in done.stdout
+    assert cli("plan", "check", "--rate", "500").returncode == 0  # ten times the traffic: every step decides
+    bad = cli("plan", "check", "--rate", "-3")
+    assert bad.returncode == 2 and "--rate must be a positive number" in bad.stderr and "Traceback" not in bad.stderr
+    empty = cli("plan", "check")  # nothing recorded in a fresh store
+    assert empty.returncode == 2 and "--rate 50" in empty.stderr

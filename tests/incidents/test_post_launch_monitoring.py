@@ -156,3 +156,23 @@ def test_deployments_for_three_phases_and_status_checks(plan):
     check = next(d for d in deployments if d.name == "status-check-status-0000")
     assert check.schedules[0].schedule.cron == "0 0 13 6 *"
     assert check.schedules[0].schedule.timezone == "America/Los_Angeles"
+
+
+def test_a_null_window_the_gate_holds_on_opens_no_incident(plan, sqlite_store):
+    # 2 errors in 31 requests (6.5 % > the 5 % SEV-3 limit) is small-sample noise for a 1 % service:
+    # the ramp's gate holds on it ("not yet significant"); monitoring uses the same breach logic.
+    from launch_control.analysis import Gate
+
+    noisy = obs(canary=window(requests=31, errors=2), stable=window(requests=3000, errors=30))
+    verdict = Gate(plan.analysis).judge(noisy)
+    assert verdict.outcome == "hold" and "not yet significant" in verdict.reason
+    manager = IncidentManager(plan, sqlite_store)
+    source = ScriptedSource(noisy, noisy, obs(canary=window(requests=300, errors=75), stable=window(3000, 30)))
+    for _ in range(2):
+        run = monitoring.run_once(plan, sqlite_store, source=source, manager=manager)
+        assert run.breaches == [] and run.verdict == "ok"
+    assert sqlite_store.incidents() == []
+    # A credible breach (75 of 300, 25 %) still opens one, with the plan's severity.
+    run = monitoring.run_once(plan, sqlite_store, source=source, manager=manager)
+    assert {b.metric: b.severity for b in run.breaches} == {"error_rate": "SEV-1"}
+    assert [i["cause"] for i in sqlite_store.incidents(status="active")] == ["post-launch:error_rate"]
