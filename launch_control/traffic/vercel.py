@@ -38,7 +38,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from launch_control.errors import RouterError
+from launch_control.errors import RouterError, UsageError
 from launch_control.traffic.base import check_percent
 
 API_URL = "https://api.vercel.com"
@@ -182,6 +182,13 @@ class VercelRouter:
 
     def _approve(self, release: dict[str, Any], weight: float) -> None:
         canary = self._canary_id(release)
+        if release.get("advancementType") not in (None, "manual-approval"):
+            # Vercel would move traffic on its own timers, past our gates.
+            raise RouterError(
+                f"Vercel's active rolling release advances {release.get('advancementType')!r}, not by manual "
+                "approval, so Launch Control's gates cannot hold it; abort it and let the router start the "
+                "release (it configures manual approval), or set advancementType to manual-approval"
+            )
         if weight >= 100:
             self._call("POST", f"/v1/projects/{self.project}/rolling-release/complete",
                        json={"canaryDeploymentId": canary})
@@ -282,6 +289,11 @@ def build(settings: dict[str, Any], **context: Any) -> VercelRouter:
     plan = context.get("plan")
     if parsed.stages is None and plan is not None:
         parsed = Settings.model_validate({**settings, "stages": [step.weight for step in plan.canary.steps]})
+    if plan is not None and parsed.stages is not None:
+        steps = Settings.model_validate({**settings, "stages": [step.weight for step in plan.canary.steps]}).stages
+        if steps != parsed.stages:
+            raise UsageError(f"vercel router: stages {parsed.stages} differ from the plan's canary steps {steps}; "
+                             "leave stages out to use the plan's, or make them equal")
     token = os.environ.get(parsed.token_env, "")
     if not token:
         raise RouterError(f"vercel router: no token — set the environment variable {parsed.token_env} to a Vercel "

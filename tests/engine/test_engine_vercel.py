@@ -110,8 +110,18 @@ def test_same_weight_is_one_call_and_steps_cannot_go_back(vercel):
         router.set_weight(0)
 
 
-def test_reads_the_documented_release_body(vercel):
+def documented(vercel) -> dict:
+    """Load the documented example release into the fake, with its two deployments."""
     vercel.release = copy.deepcopy(DOCUMENTED_RELEASE["rollingRelease"])
+    for role in ("currentDeployment", "canaryDeployment"):
+        deployment = vercel.release[role]
+        vercel.deployments[deployment["id"]] = {**deployment, "uid": deployment["id"], "meta": {}}
+    vercel.production = vercel.release["currentDeployment"]["id"]
+    return vercel.release
+
+
+def test_reads_the_documented_release_body(vercel):
+    documented(vercel)
     router = build_router(settings(vercel, canary_deployment="dpl_def456"))
     assert router.get_weight() == 25.0
     assert build_router(settings(vercel)).get_weight() == 0.0  # someone else's canary, not ours
@@ -181,6 +191,23 @@ def test_settings_and_token_are_checked():
         build_router({"type": "vercel", "project": "p", "token": "secret-in-the-plan"})
     with pytest.raises(UsageError, match="rise strictly"):
         build_router({"type": "vercel", "project": "p", "stages": [50, 25]})
+
+
+def test_stages_come_from_the_plan_and_must_match_it(plan, vercel):
+    router = build_router({k: v for k, v in settings(vercel).items() if k != "stages"}, plan=plan)
+    assert router.s.stages == [step.weight for step in plan.canary.steps]
+    with pytest.raises(UsageError, match=r"stages \[1.0, 50.0, 100.0\] differ from the plan's canary steps"):
+        build_router(settings(vercel, stages=[1, 50, 100]), plan=plan)
+
+
+def test_an_automatically_advancing_release_is_refused(vercel):
+    documented(vercel)["advancementType"] = "automatic"
+    router = build_router(settings(vercel, canary_deployment="dpl_def456"))
+    with pytest.raises(RouterError, match="advances 'automatic'.*gates cannot hold it"):
+        router.set_weight(60)
+    router.set_weight(0)  # the emergency path still works: abort is an instant rollback
+    assert router.get_weight() == 0.0 and vercel.release["state"] == "ABORTED"
+    assert [c[1] for c in vercel.calls_to("/rollback/dpl_abc123")] == [f"/v9/projects/{PROJECT}/rollback/dpl_abc123"]
 
 
 def test_missing_token_names_the_variable(monkeypatch):

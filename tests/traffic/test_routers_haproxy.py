@@ -197,6 +197,16 @@ def test_rollback_to_zero_takes_effect_within_100_ms(haproxy):
     assert router.get_weight() == 0.0
 
 
+def test_a_map_without_the_entry_gets_it_added(haproxy):
+    router = haproxy.router(persist=False)
+    assert router.command(f"del map {haproxy.map} canary").strip() == ""
+    with pytest.raises(RouterError, match="no 'canary' entry yet"):
+        router.get_weight()
+    router.set_weight(12.5)  # set map finds no entry: add map, still no reload
+    assert router.get_weight() == 12.5
+    assert haproxy.map.read_text() == "canary 0\n"  # persist: false leaves the file alone
+
+
 def test_dead_socket_and_wrong_map_are_clear_errors(haproxy, tmp_path):
     missing = haproxy.router(socket=str(tmp_path / "no-such.sock"))
     with pytest.raises(RouterError, match=r"not answering.*stats socket .*level admin"):
