@@ -18,6 +18,7 @@ How each measure is computed (documented in the README):
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -85,6 +86,8 @@ def _overall(results: list[CriterionResult]) -> Literal["pass", "fail", "pending
 def format_measure(measure: str | None, value: float | None) -> str:
     if value is None:
         return "—"
+    if not math.isfinite(value):  # a rollback that never verified has no TTR to show
+        return "not verified" if measure == "rollback_ttr" else "—"
     unit = CRITERIA_MEASURES.get(measure or "", "count")
     if unit == "ratio":
         return f"{value * 100:.2f}%" if value < 0.9 else f"{value * 100:.3f}%"
@@ -117,7 +120,10 @@ def _measure(plan: Plan, store: Store, measure: str, now: dt.datetime) -> tuple[
             return None, "none", "no rollback recorded (run a rollback drill: emergency-rollback)"
         failed = [r for r in rollbacks if not r["ok"] or r["ttr_seconds"] is None]
         if failed:
-            return float("inf"), "rollbacks", f"{len(failed)} rollback(s) did not reach verified health"
+            from launch_control.rollback import ttr_words
+
+            said = "; ".join(f"rollback {r['id']} {ttr_words(r)}" for r in failed[-3:])
+            return float("inf"), "rollbacks", f"{len(failed)} rollback(s) did not reach verified health ({said})"
         worst = max(r["ttr_seconds"] for r in rollbacks)
         return worst, "rollbacks", f"slowest of {len(rollbacks)} rollback(s)"
     if measure in ("incident_count", "incident_resolution_avg"):

@@ -4,9 +4,14 @@
 names the file, the field path and what is wrong. Everything else in Launch Control (engine,
 rollback, flows, console, limiter) reads its settings from the ``Plan`` returned here.
 
-Units: weights are percentages (0–100, ``"5%"`` or ``5``); ratios such as error rates are
-fractions (``"5%"`` → 0.05); durations are seconds (``"30m"`` → 1800.0); rates are
-(requests, window seconds) (``"60/min"`` → (60, 60)).
+Units: weights are percentages (0–100, ``"5%"``); ratios such as error rates are fractions
+(``"5%"`` → 0.05); durations are seconds (``"30m"`` → 1800.0); rates are (requests, window
+seconds) (``"60/min"`` → (60, 60)). A plan *file* must write durations with a unit (``hold: 30``
+is refused: 30 seconds or 30 minutes?) and shares with ``%`` (a bare number from 0 to 1 is
+refused as ambiguous; above 1 it is a percentage, for weights and ratios alike). Python callers
+of ``parse_plan`` may pass plain numbers (seconds, percent for weights, fractions for ratios);
+``dump_plan`` writes the unit-ful text a file needs. File-level limits (size, nesting, aliases,
+duplicate keys, encoding) live in ``launch_control.planfile``.
 """
 
 from __future__ import annotations
@@ -19,26 +24,70 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     ValidationError,
+    ValidationInfo,
+    field_serializer,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
-from launch_control.errors import UsageError
-from launch_control.units import parse_duration, parse_fraction, parse_percent, parse_rate, parse_size
+from launch_control.planfile import (  # noqa: F401 - PLAN_ENV, PlanError, plan_path are re-exported
+    DEFAULT_PLAN,
+    PLAN_ENV,
+    PlanError,
+    load_data,
+    plan_path,
+)
+from launch_control.units import (
+    check_url,
+    duration_text,
+    fraction_text,
+    parse_duration,
+    parse_duration_strict,
+    parse_fraction,
+    parse_fraction_strict,
+    parse_percent,
+    parse_percent_strict,
+    parse_rate,
+    parse_size,
+    percent_text,
+)
 
-DEFAULT_PLAN = Path(__file__).resolve().parent.parent / "checklist" / "promptforge-v3.yaml"
-PLAN_ENV = "LAUNCH_CONTROL_PLAN"
+STRICT = {"strict_units": True}  # validation context of a plan read from a file
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-Percent = Annotated[float, BeforeValidator(parse_percent)]
-Fraction = Annotated[float, BeforeValidator(parse_fraction)]
+
+def strict_units(info: ValidationInfo | None) -> bool:
+    return bool(info is not None and info.context and info.context.get("strict_units"))
+
+
+def _duration(value: object, info: ValidationInfo) -> float:
+    return (parse_duration_strict if strict_units(info) else parse_duration)(value)
+
+
+def _percent(value: object, info: ValidationInfo) -> float:
+    return (parse_percent_strict if strict_units(info) else parse_percent)(value)
+
+
+def _fraction(value: object, info: ValidationInfo) -> float:
+    return (parse_fraction_strict if strict_units(info) else parse_fraction)(value)
+
+
+_JSON_DURATION = PlainSerializer(duration_text, when_used="json")
+Duration = Annotated[float, BeforeValidator(_duration), _JSON_DURATION]
+PositiveDuration = Annotated[float, BeforeValidator(_duration), Field(gt=0), _JSON_DURATION]
+Percent = Annotated[float, BeforeValidator(_percent), PlainSerializer(percent_text, when_used="json")]
+Fraction = Annotated[float, BeforeValidator(_fraction), PlainSerializer(fraction_text, when_used="json")]
+Url = Annotated[str, BeforeValidator(check_url)]
+# Counts are bounded: `min_requests: 1e38` is a typo, never a plan.
+Count = Annotated[int, Field(ge=0, le=1_000_000_000)]
+HttpStatus = Annotated[int, Field(ge=100, le=599)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=64)]
 
@@ -50,17 +99,6 @@ def _rate(value: object) -> tuple[float, float]:
 
 
 Rate = Annotated[tuple[float, float], BeforeValidator(_rate)]
-
-
-class PlanError(UsageError):
-    """A plan that cannot be used. ``str()`` is the message to show a person."""
-
-    def __init__(self, path: str | os.PathLike[str], problems: list[tuple[str, str]]):
-        self.path = str(path)
-        self.problems = problems
-        lines = [f"{self.path}: invalid launch plan ({len(problems)} problem{'s' * (len(problems) != 1)})"]
-        lines += [f"  - {where}: {what}" for where, what in problems]
-        super().__init__("\n".join(lines))
 
 
 class Strict(BaseModel):
@@ -101,7 +139,7 @@ class Release(Strict):
 
 class CanaryStep(Strict):
     weight: Percent
-    hold: Duration = 0.0
+    hold: Duration = 0.0  # positive below 100% (checked in Canary); the 100% step may omit it
     go_no_go: bool | None = None  # per-step override of canary.go_no_go
 
 
@@ -109,7 +147,7 @@ class Canary(Strict):
     steps: list[CanaryStep] = Field(min_length=1)
     acceptance: str = ""
     go_no_go: bool = False
-    go_no_go_timeout: Duration = 3600.0
+    go_no_go_timeout: PositiveDuration = 3600.0
 
     @field_validator("steps")
     @classmethod
@@ -123,6 +161,12 @@ class Canary(Strict):
             raise ValueError(f"the last step must send 100% of traffic to the release (it is {steps[-1].weight:g}%)")
         if steps[0].weight <= 0:
             raise ValueError("the first step must send some traffic to the canary (weight > 0)")
+        for index, step in enumerate(steps):
+            if step.weight < 100 and step.hold <= 0:
+                raise ValueError(
+                    f"step [{index}]: a step below 100% needs a positive hold (e.g. 30m): with none the "
+                    f"ramp would pass {step.weight:g}% without watching it"
+                )
         return steps
 
 
@@ -148,9 +192,28 @@ METRICS: dict[str, MetricKind] = {
 SEVERITIES = ("sev1", "sev2", "sev3")
 
 
-def _parse_metric_value(metric: str, value: object) -> float:
-    kind = METRICS[metric]
-    return parse_fraction(value) if kind is MetricKind.ratio else parse_duration(value)
+def _parse_metric_value(metric: str, value: object, strict: bool = False) -> float:
+    if METRICS[metric] is MetricKind.ratio:
+        return (parse_fraction_strict if strict else parse_fraction)(value)
+    return (parse_duration_strict if strict else parse_duration)(value)
+
+
+def _sev_order(metric: str, threshold: MetricThreshold) -> None:
+    """SEV-1 is the most severe level: its limit lies furthest from healthy (ties allowed)."""
+    levels = ("sev3", "sev2", "sev1")
+    given = [(level, getattr(threshold, level)) for level in levels if getattr(threshold, level) is not None]
+    above = threshold.direction == "above"
+    for (low, a), (high, b) in zip(given, given[1:], strict=False):
+        if (above and b < a) or (not above and b > a):
+            raise ValueError(
+                f"metrics.{metric}: {high} ({_metric_text(metric, b)}) is less severe than {low} "
+                f"({_metric_text(metric, a)}); with direction {threshold.direction}, SEV-1 must lie furthest from "
+                f"healthy (e.g. {'sev3: 5%, sev2: 10%, sev1: 20%' if above else 'sev3: 99%, sev2: 90%, sev1: 50%'})"
+            )
+
+
+def _metric_text(metric: str, value: float) -> str:
+    return fraction_text(value) if METRICS.get(metric) is MetricKind.ratio else duration_text(value)
 
 
 class MetricThreshold(Strict):
@@ -194,7 +257,7 @@ class Sequential(Strict):
     error_rate_tolerance: Fraction = 0.005
     latency_tolerance: float = Field(default=0.2, ge=0, description="relative, 0.2 = 20% slower")
     early_promotion: bool = False
-    min_samples: int = Field(default=200, ge=1)
+    min_samples: int = Field(default=200, ge=1, le=1_000_000_000)
     # Early promotion proves "no worse than stable + margin"; a margin wider than the tolerance lets
     # a tight tolerance catch small regressions while a healthy canary is still promoted early.
     error_rate_promotion_margin: Fraction | None = Field(
@@ -234,10 +297,12 @@ class Sequential(Strict):
 
 
 class Analysis(Strict):
-    interval: Duration = 60.0
-    min_requests: int = Field(default=20, ge=0)
-    failure_limit: int = Field(default=2, ge=1, description="consecutive failing intervals before rollback")
-    inconclusive_limit: int = Field(default=10, ge=1, description="consecutive holds before the step pauses")
+    interval: PositiveDuration = 60.0
+    min_requests: Count = 20
+    failure_limit: int = Field(default=2, ge=1, le=1000, description="consecutive failing intervals before rollback")
+    inconclusive_limit: int = Field(
+        default=10, ge=1, le=100_000, description="consecutive holds before the step pauses"
+    )
     absolute_confidence: float = Field(
         default=0.99,
         ge=0,
@@ -246,14 +311,14 @@ class Analysis(Strict):
         "it at this confidence (0 = fail on the observed rate alone); see docs/analysis.md",
     )
     metric_source: Adapter = Field(default_factory=lambda: Adapter(type="gateway"))
-    probes: list[str] = Field(default_factory=list, description="health URLs for availability")
+    probes: list[Url] = Field(default_factory=list, description="health URLs for availability")
     metrics: dict[str, MetricThreshold]
     compare_to_stable: CompareToStable = Field(default_factory=CompareToStable)
     sequential: Sequential = Field(default_factory=Sequential)
 
     @model_validator(mode="before")
     @classmethod
-    def _parse_thresholds(cls, data: Any) -> Any:
+    def _parse_thresholds(cls, data: Any, info: ValidationInfo) -> Any:
         if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
             return data
         parsed: dict[str, Any] = {}
@@ -266,11 +331,22 @@ class Analysis(Strict):
             for level in SEVERITIES:
                 if level in spec and spec[level] is not None:
                     try:
-                        spec[level] = _parse_metric_value(name, spec[level])
+                        spec[level] = _parse_metric_value(name, spec[level], strict_units(info))
                     except ValueError as exc:
                         raise ValueError(f"metrics.{name}.{level}: {exc}") from None
             parsed[name] = spec
         return {**data, "metrics": parsed}
+
+    @field_serializer("metrics", when_used="json")
+    def _thresholds_text(self, metrics: dict[str, MetricThreshold]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, threshold in metrics.items():
+            spec = threshold.model_dump(mode="json", exclude_none=True)
+            for level in SEVERITIES:
+                if level in spec:
+                    spec[level] = _metric_text(name, spec[level])
+            out[name] = spec
+        return out
 
     @field_validator("metrics")
     @classmethod
@@ -278,6 +354,7 @@ class Analysis(Strict):
         for name, threshold in metrics.items():
             if all(getattr(threshold, level) is None for level in SEVERITIES):
                 raise ValueError(f"metrics.{name}: give at least one of sev1, sev2, sev3")
+            _sev_order(name, threshold)
         return metrics
 
 
@@ -286,19 +363,19 @@ class Analysis(Strict):
 
 class HealthCheck(Strict):
     name: str
-    url: str
-    expect_status: int = 200
+    url: Url
+    expect_status: HttpStatus = 200
     expect_json: dict[str, Any] = Field(default_factory=dict)
-    timeout: Duration = 2.0
+    timeout: PositiveDuration = 2.0
 
 
 class Rollback(Strict):
-    ttr_budget: Duration = 120.0
+    ttr_budget: PositiveDuration = 120.0
     router: Adapter = Field(default_factory=lambda: Adapter(type="gateway"))
     deployer: Adapter = Field(default_factory=lambda: Adapter(type="gateway"))
     health_checks: list[HealthCheck] = Field(default_factory=list)
     gradual_steps: list[Percent] = Field(default_factory=lambda: [25.0, 5.0, 0.0])
-    gradual_hold: Duration = 60.0
+    gradual_hold: PositiveDuration = 60.0
     notify: list[str] = Field(default_factory=list, description="notification channels to tell")
 
 
@@ -309,7 +386,7 @@ class RateLimitPolicy(Strict):
     name: Identifier
     path: str = Field(pattern=r"^/")
     limit: Rate
-    burst: int = Field(default=0, ge=0)
+    burst: Count = 0
     methods: list[str] = Field(default_factory=list)
     critical: bool = False
 
@@ -324,7 +401,7 @@ class RateLimitPolicy(Strict):
 
 class OrgWideLimit(Strict):
     limit: Rate
-    burst: int = Field(default=0, ge=0)
+    burst: Count = 0
 
 
 class RateLimits(Strict):
@@ -332,8 +409,8 @@ class RateLimits(Strict):
     org_pattern: str = r"^[A-Za-z0-9_.:-]{1,64}$"
     api_keys: dict[str, str] = Field(default_factory=dict, description="API key → org id")
     failure_mode: Literal["open", "closed"] = "open"
-    expected_instances: int = Field(default=1, ge=1)
-    redis_timeout: Duration = 0.05
+    expected_instances: int = Field(default=1, ge=1, le=10_000)
+    redis_timeout: PositiveDuration = 0.05
     shadow: bool = False
     policies: list[RateLimitPolicy] = Field(default_factory=list)
     org_wide: OrgWideLimit | None = None
@@ -361,14 +438,14 @@ class WafRoute(Strict):
     path: str = Field(pattern=r"^/")
     methods: list[str] = Field(default_factory=list)
     max_body: Size | None = None
-    max_json_depth: int | None = Field(default=None, ge=1)
+    max_json_depth: int | None = Field(default=None, ge=1, le=10_000)
 
 
 class Waf(Strict):
     enabled: bool = True
     max_body: Size = 1_000_000
-    max_json_depth: int = Field(default=32, ge=1)
-    max_headers: int = Field(default=100, ge=1)
+    max_json_depth: int = Field(default=32, ge=1, le=10_000)
+    max_headers: int = Field(default=100, ge=1, le=100_000)
     max_header_bytes: Size = 16_384
     blocked_ips: list[str] = Field(default_factory=list)
     blocked_orgs: list[str] = Field(default_factory=list)
@@ -379,18 +456,18 @@ class RetryPolicy(Strict):
     attempts: int = Field(default=3, ge=1, le=20)
     base_delay: Duration = 0.2
     max_delay: Duration = 2.0
-    total_timeout: Duration = 5.0
+    total_timeout: PositiveDuration = 5.0
 
 
 class CircuitBreakerPolicy(Strict):
-    failure_threshold: int = Field(default=5, ge=1)
-    reset_timeout: Duration = 30.0
-    half_open_max_calls: int = Field(default=1, ge=1)
+    failure_threshold: int = Field(default=5, ge=1, le=1_000_000)
+    reset_timeout: PositiveDuration = 30.0
+    half_open_max_calls: int = Field(default=1, ge=1, le=10_000)
 
 
 class Degradation(Strict):
-    live_model_url: str | None = None
-    live_model_timeout: Duration = 10.0
+    live_model_url: Url | None = None
+    live_model_timeout: PositiveDuration = 10.0
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     circuit_breaker: CircuitBreakerPolicy = Field(default_factory=CircuitBreakerPolicy)
     simulated_mode: bool = True
@@ -435,7 +512,7 @@ class PostLaunchPhase(Strict):
     name: Identifier
     start: Duration
     end: Duration
-    every: Duration
+    every: PositiveDuration
 
     @model_validator(mode="after")
     def _ordered(self) -> PostLaunchPhase:
@@ -481,14 +558,14 @@ class Check(Strict):
     """An automatic check of a checklist item."""
 
     type: Literal["http", "sql", "command", "smoke"]
-    url: str | None = None
-    expect_status: int = 200
+    url: Url | None = None
+    expect_status: HttpStatus = 200
     expect_json: dict[str, Any] = Field(default_factory=dict)
     query: str | None = None
     database_url: str | None = Field(default=None, description="default: the store's database")
     expect: Any = None
     run: str | None = None
-    timeout: Duration = 10.0
+    timeout: PositiveDuration = 10.0
 
     @model_validator(mode="after")
     def _has_target(self) -> Check:
@@ -534,7 +611,7 @@ class SmokeRequest(Strict):
     path: str = Field(pattern=r"^/")
     headers: dict[str, str] = Field(default_factory=dict)
     json_body: Any = Field(default=None, alias="json")
-    expect_status: int = 200
+    expect_status: HttpStatus = 200
     expect_json: dict[str, Any] = Field(default_factory=dict)
     expect_fields: list[str] = Field(default_factory=list)
 
@@ -542,8 +619,8 @@ class SmokeRequest(Strict):
 
 
 class SmokeTests(Strict):
-    base_url: str = "http://127.0.0.1:8080"
-    timeout: Duration = 5.0
+    base_url: Url = "http://127.0.0.1:8080"
+    timeout: PositiveDuration = 5.0
     requests: list[SmokeRequest] = Field(default_factory=list)
 
 
@@ -571,7 +648,7 @@ class Criterion(Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _parse_target(cls, data: Any) -> Any:
+    def _parse_target(cls, data: Any, info: ValidationInfo) -> Any:
         if not isinstance(data, dict) or data.get("measure") is None:
             return data
         measure = data["measure"]
@@ -582,10 +659,11 @@ class Criterion(Strict):
         unit = CRITERIA_MEASURES[measure]
         target = data["target"]
         try:
+            strict = strict_units(info)
             if unit == "ratio":
-                value: float = parse_fraction(target)
+                value: float = (parse_fraction_strict if strict else parse_fraction)(target)
             elif unit == "duration":
-                value = parse_duration(target)
+                value = (parse_duration_strict if strict else parse_duration)(target)
             elif isinstance(target, bool) or not isinstance(target, (int, float)):
                 raise ValueError(f"expected a number, got {target!r}")
             else:
@@ -593,6 +671,17 @@ class Criterion(Strict):
         except ValueError as exc:
             raise ValueError(f"target: {exc}") from None
         return {**data, "target": value}
+
+    @model_serializer(mode="wrap")
+    def _target_text(self, handler: Any, info: Any) -> Any:
+        data = handler(self)
+        if info.mode == "json" and isinstance(data, dict) and data.get("target") is not None and self.measure:
+            unit = CRITERIA_MEASURES.get(self.measure)
+            if unit == "ratio":
+                data["target"] = fraction_text(data["target"])
+            elif unit == "duration":
+                data["target"] = duration_text(data["target"])
+        return data
 
     def passes(self, value: float) -> bool:
         assert self.target is not None
@@ -608,7 +697,7 @@ class SuccessCriteria(Strict):
     technical: list[Criterion] = Field(default_factory=list)
     business: list[Criterion] = Field(default_factory=list)
     operational: list[Criterion] = Field(default_factory=list)
-    launch_week: Duration = 7 * 86400.0
+    launch_week: PositiveDuration = 7 * 86400.0
 
     @model_validator(mode="after")
     def _unique_ids(self) -> SuccessCriteria:
@@ -623,7 +712,7 @@ class SuccessCriteria(Strict):
 
 
 class SeverityPolicy(Strict):
-    respond_within: Duration
+    respond_within: PositiveDuration
     rollback: bool = False
     notify: list[str] = Field(default_factory=list)
     description: str = ""
@@ -631,7 +720,18 @@ class SeverityPolicy(Strict):
 
 class IncidentResponse(Strict):
     severities: dict[Literal["SEV-1", "SEV-2", "SEV-3"], SeverityPolicy]
-    auto_resolve_after: Duration = 900.0
+    auto_resolve_after: PositiveDuration = 900.0
+
+    @model_validator(mode="after")
+    def _sev1_answered_first(self) -> IncidentResponse:
+        given = [(sev, self.severities[sev]) for sev in ("SEV-1", "SEV-2", "SEV-3") if sev in self.severities]
+        for (strict, a), (loose, b) in zip(given, given[1:], strict=False):
+            if a.respond_within > b.respond_within:
+                raise ValueError(
+                    f"severities.{strict}.respond_within is longer than {loose}'s: SEV-1 is the most severe, "
+                    f"so it must be answered soonest"
+                )
+        return self
 
 
 class OnCallPerson(Strict):
@@ -756,43 +856,75 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
             message = "unknown key (check its spelling; unknown keys are not allowed)"
         elif error["type"] == "missing":
             message = "required field is missing"
+        elif error["type"] in ("int_parsing_size", "int_from_float") or (
+            error["type"] == "less_than_equal" and isinstance(error.get("input"), (int, float))
+        ):
+            bound = error.get("ctx", {}).get("le")
+            limit = f" (at most {bound:,})" if bound else ""
+            message = f"{error.get('input')!r} is out of bounds{limit}; a typo?"
+        elif error["type"] == "greater_than":
+            bound = error.get("ctx", {}).get("gt")
+            message = f"must be greater than {bound}" + (" (give a positive value such as 30s)" if bound == 0 else "")
         loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         problems.append((_location(loc), message))
     return problems
 
 
-def plan_path(path: str | os.PathLike[str] | None = None) -> Path:
-    """The plan to use: the argument, else ``$LAUNCH_CONTROL_PLAN``, else the shipped default."""
-    chosen = path or os.environ.get(PLAN_ENV) or DEFAULT_PLAN
-    return Path(chosen)
+def _required_sections(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """Sections that may not default. A ramp can always run (canary.steps is required), so the
+    rollback must be spelled out: a default router and no health check would leave
+    emergency-rollback unable to act or to verify. A launch without a single checklist item has
+    nothing for a person to sign off."""
+    problems = []
+    rollback = data.get("rollback")
+    if not isinstance(rollback, dict):
+        problems.append(
+            ("rollback", "required (a router and at least one health check): emergency-rollback needs to know "
+             "where to send traffic and how to verify health")
+        )  # fmt: skip
+    else:
+        if not rollback.get("router"):
+            problems.append(("rollback.router", "required: the router emergency-rollback sets to 0% canary"))
+        if not rollback.get("health_checks"):
+            problems.append(
+                ("rollback.health_checks", "give at least one (name, url): a rollback is done only when health "
+                 "is verified")
+            )  # fmt: skip
+    checklist = data.get("checklist")
+    if not isinstance(checklist, dict) or not any(isinstance(v, list) and v for v in checklist.values()):
+        problems.append(("checklist", "give at least one item (pre-launch, launch-day or post-launch)"))
+    return problems
 
 
-def parse_plan(data: Any, source: str | os.PathLike[str] = "<plan>") -> Plan:
+def parse_plan(data: Any, source: str | os.PathLike[str] = "<plan>", *, strict_units: bool = False) -> Plan:
+    """Validate plan data. ``strict_units`` (plan files): durations need a unit, shares a ``%``."""
     if not isinstance(data, dict):
         raise PlanError(source, [("(top level)", "a plan is a YAML mapping of sections")])
+    problems = _required_sections(data)
     try:
-        plan = Plan.model_validate(data)
+        plan = Plan.model_validate(data, context=STRICT if strict_units else None)
     except ValidationError as exc:
-        raise PlanError(source, _problems(exc)) from None
+        problems += _problems(exc)
+    except RecursionError:
+        problems.append(("(file)", "nested too deeply to check; flatten the plan"))
+    if problems:
+        raise PlanError(source, problems)
     return plan.model_copy(update={"source": str(source)})
 
 
-def load_plan(path: str | os.PathLike[str] | None = None) -> Plan:
-    """Read and validate a plan; raise ``PlanError`` with file, field path and reason."""
-    target = plan_path(path)
-    try:
-        text = target.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PlanError(target, [("(file)", "no such file; pass --plan PATH or set LAUNCH_CONTROL_PLAN")]) from None
-    except OSError as exc:
-        raise PlanError(target, [("(file)", f"cannot read: {exc.strerror}")]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
-        raise PlanError(target, [(where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
-    return parse_plan(data, target)
+def load_plan(path: str | os.PathLike[str] | None = None, *, remember: bool = True) -> Plan:
+    """Read and validate a plan file; raise ``PlanError`` with file, field path and reason.
+
+    A plan that loads is kept, compiled, as the last good plan in the data directory
+    (``launch_control.lastgood``): emergency-rollback falls back to it when the file is later
+    broken, and the hot commands start from it without parsing."""
+    target, raw, data = load_data(path)
+    plan = parse_plan(data, target, strict_units=True)
+    if remember:
+        from launch_control import lastgood
+
+        lastgood.remember(plan, raw)
+    return plan
 
 
 def dump_plan(plan: Plan) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 Each adapter family (traffic routers, deployers, metric sources, notifiers) keeps one
 ``Registry`` mapping a type name to ``"module:factory"``; modules are imported only when an
 adapter of that type is built, so the emergency path never pays for adapters it does not use.
-A factory is called as ``factory(settings: dict, **context)`` and validates its own settings.
+A factory is called as ``factory(settings: dict, **context)`` and validates its own settings
+with the module's ``Settings`` model; ``check(name, settings)`` validates them without building
+(``plan validate``; see ``launch_control.settings_types``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,24 @@ class Registry:
             )
         module_name, _, attr = self._entries[name].partition(":")
         return getattr(importlib.import_module(module_name), attr)
+
+    def problems(self, name: str, settings: Mapping[str, Any] | None = None) -> list[tuple[str, str]]:
+        """(field, what is wrong) for ``settings`` of adapter type ``name``, without building it."""
+        if name not in self._entries:
+            return [("type", f"unknown {self.family} type {name!r}; known types: {', '.join(self.names())}")]
+        module_name, _, _attr = self._entries[name].partition(":")
+        model = getattr(importlib.import_module(module_name), "Settings", None)
+        if model is None:  # a plugin without typed settings: its factory checks them when built
+            return []
+        from launch_control.settings_types import problems
+
+        return problems(model, settings)
+
+    def check(self, name: str, settings: Mapping[str, Any] | None = None) -> None:
+        """Raise ``UsageError`` naming every bad field of ``settings`` for adapter type ``name``."""
+        if found := self.problems(name, settings):
+            detail = "; ".join(f"{where}: {what}" for where, what in found)
+            raise UsageError(f"{self.family} {name!r}: bad settings: {detail}")
 
     def build_from(self, config: Any, **context: Any) -> Any:
         """Build from a plan ``Adapter`` (``type`` + settings) or a plain dict with ``type``."""

@@ -260,6 +260,12 @@ def _decisions(decisions: list[dict[str, Any]], clock: _Clock) -> str:
     )
 
 
+def _ttr_cell(row: dict[str, Any]) -> str:
+    from launch_control.rollback import ttr_words
+
+    return ttr_words(row).removeprefix("TTR ")
+
+
 def _rollbacks(plan: Any, store: Any, clock: _Clock) -> str:
     rollbacks = store.rollbacks()
     if not rollbacks:
@@ -273,7 +279,7 @@ def _rollbacks(plan: Any, store: Any, clock: _Clock) -> str:
         rows.append(
             f"<tr><td>{clock(r['started_at'])}</td><td>{e(r['trigger'])}</td><td>{e(r['actor'])}</td>"
             f"<td>{e(r['reason'])}</td><td>{e(r['target_version'])}</td>"
-            f"<td class='num ttr'>{'—' if ttr is None else f'{ttr:.2f} s'}</td><td>{verdict}</td></tr>"
+            f"<td class='num ttr'>{e(_ttr_cell(r))}</td><td>{verdict}</td></tr>"
         )
     return (
         f"<p>TTR budget {dur(budget)}.</p><table><tr><th>Started</th><th>Trigger</th><th>By</th><th>Reason</th>"

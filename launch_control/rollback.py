@@ -11,8 +11,12 @@ records each with its time since the trigger:
 TTR is trigger → verified health. Every side effect is retried with backoff, bounded so the whole
 stays inside ``rollback.ttr_budget``; every stage is idempotent (running the rollback twice is
 safe); a store, notifier or metric source that is down never stops the traffic switch. This
-module is the emergency path: the standard library, SQLAlchemy (the store) and httpx only —
-never prefect, streamlit or pandas.
+module is the emergency path: the standard library only at import (health checks through
+``launch_control.lighthttp``; the store, router and deployer are what the caller passes or the
+plan names) — never prefect, streamlit or pandas.
+
+A rollback that did not verify (traffic, deploy or health failed) is recorded with no verified
+time and no TTR: its message says "not verified after N s" and names the manual command.
 """
 
 from __future__ import annotations
@@ -26,13 +30,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
-from launch_control.store import utcnow
-
 if TYPE_CHECKING:
     from launch_control.plan import Plan
     from launch_control.store import Store
 
 log = logging.getLogger(__name__)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
 
 # Share of the TTR budget each stage may spend retrying (cumulative deadlines from the trigger).
 TRAFFIC_SHARE, DEPLOY_SHARE = 0.4, 0.7
@@ -177,14 +184,12 @@ def verify_health(
 ) -> tuple[bool, str, int]:
     """Poll the plan's health checks (and the router's weight) until all pass or ``deadline``;
     ``progress(rounds, problems)`` hears of failing rounds at most every PROGRESS_EVERY seconds."""
-    import httpx
-
-    from launch_control.preflight import http_check
+    from launch_control.lighthttp import http_check
 
     checks = list(plan.rollback.health_checks)
     rounds, last = 0, "no health checks configured"
     told = time.monotonic()  # the first report comes after PROGRESS_EVERY: a short blip is normal
-    with httpx.Client() as client:
+    if True:  # (one block, as when this held an HTTP client)
         while True:
             rounds += 1
             problems, passed = [], []
@@ -195,7 +200,6 @@ def verify_health(
                     expect_status=check.expect_status,
                     expect_json=check.expect_json,
                     timeout=remaining,
-                    client=client,
                 )
                 (passed if ok else problems).append(f"{check.name}: {detail}")
             if router is not None:
@@ -207,8 +211,8 @@ def verify_health(
                         passed.append("router: canary 0%")
                 except Exception as exc:
                     problems.append(f"router weight unreadable: {exc}")
-            if not problems:
-                return True, "; ".join(passed) or last, rounds
+            if not problems and checks:
+                return True, "; ".join(passed), rounds
             last = "; ".join(problems)
             if progress is not None and time.monotonic() - told >= PROGRESS_EVERY:
                 told = time.monotonic()
@@ -216,6 +220,32 @@ def verify_health(
             if time.monotonic() + VERIFY_POLL > deadline:
                 return False, last, rounds
             time.sleep(VERIFY_POLL)
+
+
+def ttr_words(row: dict[str, Any]) -> str:
+    """A recorded rollback in words: ``TTR 1.23 s`` when verified, else ``not verified after N s``."""
+    if row.get("ok") and row.get("ttr_seconds") is not None:
+        return f"TTR {row['ttr_seconds']:.2f} s"
+    started, ended = row.get("started_at"), row.get("finished_at")
+    if started is None or ended is None:
+        return "not verified (still running, or stopped before it finished)"
+    return f"not verified after {max(0.0, (ended - started).total_seconds()):.0f} s"
+
+
+def after_s(result: RollbackResult) -> float:
+    verify = result.stage("verify")
+    return verify.elapsed if verify else 0.0
+
+
+def _manual(plan: Any) -> str:
+    """The manual command for the plan's router (never raises: this is the failure message)."""
+    try:
+        from launch_control.lastgood import manual_steps
+
+        router = plan.rollback.router
+        return manual_steps({"type": router.type, **router.settings})
+    except Exception:
+        return "  see the runbook: set the router's canary weight to 0 by hand"
 
 
 def _sent_summary(store: Store, since: dt.datetime) -> str:
@@ -399,19 +429,42 @@ def _rollback(
         )
     except Exception as exc:
         healthy, detail, rounds = False, f"verification could not run: {type(exc).__name__}: {exc}", 1
-    if healthy:
-        verified_at = utcnow()
-        result.ttr_seconds = (verified_at - started_at).total_seconds()
+    checked_at = utcnow()
+    if healthy and not (traffic_ok and deploy_ok):
+        # Healthy probes behind a router that still sends canary traffic prove nothing: no ✓.
+        healthy, detail = False, f"health checks pass, but the {'traffic' if not traffic_ok else 'deploy'} stage failed"
     stage("verify", healthy, detail, rounds)
 
+    # Only a verified rollback (traffic, deploy and health all done) has a verified time and a TTR.
     result.ok = traffic_ok and deploy_ok and healthy
     if result.ok:
+        verified_at = checked_at
+        result.ttr_seconds = (verified_at - started_at).total_seconds()
         result.message = f"rolled back to {target}; verified healthy; TTR {result.ttr_seconds:.2f} s"
     else:
         failed = [s.name for s in result.stages if not s.ok]
-        result.message = f"rollback to {target} NOT verified: {', '.join(failed)} failed — act by hand (runbook)"
-        if result.ttr_seconds is not None:
-            result.message += f"; health verified after {result.ttr_seconds:.2f} s"
+        after = (checked_at - started_at).total_seconds()
+        result.message = (
+            f"rollback to {target} NOT verified after {after:.0f} s ({', '.join(failed)} failed) — act by hand now:\n"
+            + _manual(plan)
+        )
+    finished_at = utcnow()
+    rollback_id = result.rollback_id
+
+    def record() -> None:
+        if rollback_id is not None:
+            store.update_rollback(
+                rollback_id, traffic_switched_at=traffic_at, deployed_at=deployed_at, verified_at=verified_at,
+                finished_at=finished_at, ttr_seconds=result.ttr_seconds, ok=result.ok,
+                details={"stages": [asdict(s) for s in result.stages], "message": result.message},
+            )  # fmt: skip
+
+    # Recorded before notifying: a slow notifier must not delay what --status and the console show.
+    _safe("record the rollback result", record)
+    _safe(
+        "record the final phase",
+        lambda: store.update_state(phase="rolled_back" if result.ok else "rollback_failed"),
+    )
 
     # 4. notify — after the clock stops; the Notifier delivers in the background.
     text = f"{result.message}. Reason: {reason}. Triggered by {actor} ({trigger})."
@@ -419,26 +472,7 @@ def _rollback(
     detail, used = _notify(plan, store, subject, text, notifier)
     stage("notify", True, detail)
 
-    finished_at = utcnow()
-    rollback_id = result.rollback_id
-    if rollback_id is not None:
-        _safe(
-            "record the rollback result",
-            lambda: store.update_rollback(
-                rollback_id,
-                traffic_switched_at=traffic_at,
-                deployed_at=deployed_at,
-                verified_at=verified_at,
-                finished_at=finished_at,
-                ttr_seconds=result.ttr_seconds,
-                ok=result.ok,
-                details={"stages": [asdict(s) for s in result.stages], "message": result.message},
-            ),
-        )
-    _safe(
-        "record the final phase",
-        lambda: store.update_state(phase="rolled_back" if result.ok else "rollback_failed"),
-    )
+    _safe("record the notify stage", record)
     _safe(
         "audit the rollback",
         lambda: store.audit(
@@ -447,7 +481,7 @@ def _rollback(
         ),
     )  # fmt: skip
     banner.finish()
-    ttr = f"{result.ttr_seconds:.2f} s" if result.ttr_seconds is not None else "not verified"
+    ttr = f"{result.ttr_seconds:.2f} s" if result.ok else f"none: not verified after {after_s(result):.0f} s"
     say(f"{'ROLLED BACK' if result.ok else 'ROLLBACK FAILED'} — TTR {ttr} (budget {budget:g} s)")
     if flush and used is not None and hasattr(used, "flush"):
         # A short-lived process (the CLI) waits for delivery after the clock has stopped.

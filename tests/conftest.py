@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("LAUNCH_CONTROL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("LAUNCH_CONTROL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+# Session-scoped fixtures run before the per-test data dir below: give them a private one too
+# (a loaded plan is remembered in the data dir as the last good plan).
+os.environ["LAUNCH_CONTROL_DATA_DIR"] = tempfile.mkdtemp(prefix="lc-test-data-")
 
 # Quiet, offline Prefect for any test that imports it (see FIELD-NOTES.md).
 os.environ.setdefault("DO_NOT_TRACK", "1")

@@ -119,7 +119,9 @@ def emergency_rollback(plan: Plan, store: Store, user: User, reason: str) -> Out
         for s in getattr(result, "stages", []) or []
     ]
     ttr = getattr(result, "ttr_seconds", None)
-    headline = f"TTR {ttr:.2f} s" if ttr is not None else "no verified TTR"
+    verify = next((s for s in getattr(result, "stages", []) or [] if getattr(s, "name", "") == "verify"), None)
+    after = f" after {verify.elapsed:.0f} s" if verify is not None else ""
+    headline = f"TTR {ttr:.2f} s" if ttr is not None and result.ok else f"not verified{after}"
     return Outcome(bool(result.ok), f"{headline} — {result.message}", {"ttr_seconds": ttr, "stages": stages})
 
 

@@ -32,9 +32,15 @@ def register(subparsers: Any) -> None:
 
 
 def run_validate_plan(args: argparse.Namespace, ctx: Any) -> int:
-    from launch_control.plan import load_plan
+    from launch_control import lastgood
+    from launch_control.plan import PlanError, load_plan
+    from launch_control.planfile import plan_path, read_plan_bytes
+    from launch_control.settings_types import check_adapters
 
-    plan = load_plan(args.path or ctx.plan_path)
+    plan = load_plan(args.path or ctx.plan_path, remember=False)
+    if problems := check_adapters(plan):
+        raise PlanError(plan.source or "<plan>", problems)
+    lastgood.remember(plan, read_plan_bytes(plan_path(plan.source)))  # only a plan that passed every check
     steps = " → ".join(f"{s.weight:g}%" for s in plan.canary.steps)
     items = len(plan.checklist.items())
     ctx.console.print(

@@ -15,6 +15,8 @@ from typing import Any
 
 from launch_control.deploy.base import check_role
 from launch_control.errors import DeployerError
+from launch_control.settings_types import Seconds, SettingsModel, validate_settings
+from launch_control.units import parse_duration
 
 
 class CommandDeployer:
@@ -74,14 +76,24 @@ def _argv(value: Any, field: str) -> list[str]:
     return argv
 
 
+
+class Settings(SettingsModel):
+    run: str | list[str]
+    current: str | list[str] | None = None
+    timeout: Seconds = 60.0
+    cwd: str | None = None
+    env: dict[str, str | int | float] | None = None
+
+
 def build(settings: dict[str, Any], **_context: Any) -> CommandDeployer:
+    validate_settings(Settings, settings, "command deployer")
     settings = dict(settings)
     if "run" not in settings:
         raise ValueError("the command deployer needs 'run', e.g. run: ['./deploy.sh', '{role}', '{version}']")
     run = _argv(settings.pop("run"), "run")
     current = _argv(settings.pop("current"), "current") if settings.get("current") else None
     settings.pop("current", None)
-    timeout = float(settings.pop("timeout", 60.0))
+    timeout = parse_duration(settings.pop("timeout", 60.0))
     cwd = settings.pop("cwd", None)
     env = {str(k): str(v) for k, v in (settings.pop("env", None) or {}).items()}
     if settings:

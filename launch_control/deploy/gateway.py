@@ -14,6 +14,8 @@ import httpx
 from launch_control.config import resolve_token
 from launch_control.deploy.base import check_role
 from launch_control.errors import DeployerError
+from launch_control.settings_types import EnvName, HttpUrl, Seconds, SettingsModel, validate_settings
+from launch_control.units import parse_duration
 
 
 class GatewayDeployer:
@@ -66,7 +68,16 @@ def _version_of(value: Any) -> str | None:
     return str(value) if value is not None else None
 
 
+
+class Settings(SettingsModel):
+    url: HttpUrl
+    token: str | None = None
+    token_env: EnvName | None = None
+    timeout: Seconds = 2.0
+
+
 def build(settings: dict[str, Any], **context: Any) -> GatewayDeployer:
+    validate_settings(Settings, settings, "gateway deployer")
     settings = dict(settings)
     url = settings.pop("url", None)
     if not url:
@@ -74,7 +85,7 @@ def build(settings: dict[str, Any], **context: Any) -> GatewayDeployer:
     token = resolve_token(settings)
     settings.pop("token", None)
     settings.pop("token_env", None)
-    timeout = float(settings.pop("timeout", 2.0))
+    timeout = parse_duration(settings.pop("timeout", 2.0))
     if settings:
         raise ValueError(f"unknown settings {sorted(settings)}; known: url, token, token_env, timeout")
     return GatewayDeployer(url, token, timeout, transport=context.get("transport"))

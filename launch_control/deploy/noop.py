@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from launch_control.deploy.base import check_role
+from launch_control.settings_types import SettingsModel, validate_settings
 
 
 class NoopDeployer:
@@ -23,7 +24,13 @@ class NoopDeployer:
         return self.versions.get(check_role(role))
 
 
+
+class Settings(SettingsModel):
+    """The noop deployer takes no settings."""
+
+
 def build(settings: dict[str, Any], **_context: Any) -> NoopDeployer:
+    validate_settings(Settings, settings, "noop deployer")
     if settings:
         raise ValueError(f"the noop deployer takes no settings (got {sorted(settings)})")
     return NoopDeployer()

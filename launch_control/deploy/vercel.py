@@ -17,9 +17,12 @@ import os
 from typing import Any
 
 import httpx
+from pydantic import Field
 
 from launch_control.deploy.base import check_role
 from launch_control.errors import DeployerError
+from launch_control.settings_types import EnvName, HttpUrl, Seconds, SettingsModel, validate_settings
+from launch_control.units import parse_duration
 
 API_URL = "https://api.vercel.com"
 
@@ -115,7 +118,20 @@ def _message(response: httpx.Response) -> str:
         return response.text[:200]
 
 
+
+class Settings(SettingsModel):
+    project: str = Field(min_length=1)
+    token: str | None = None
+    token_env: EnvName = "VERCEL_TOKEN"
+    team_id: str | None = None
+    version_key: str = "githubCommitRef"
+    deployments: dict[str, str] | None = None
+    api_url: HttpUrl = API_URL
+    timeout: Seconds = 10.0
+
+
 def build(settings: dict[str, Any], **context: Any) -> VercelDeployer:
+    validate_settings(Settings, settings, "vercel deployer")
     settings = dict(settings)
     project = settings.pop("project", None)
     if not project:
@@ -132,7 +148,7 @@ def build(settings: dict[str, Any], **context: Any) -> VercelDeployer:
         version_key=str(settings.pop("version_key", "githubCommitRef")),
         deployments={str(k): str(v) for k, v in (settings.pop("deployments", None) or {}).items()},
         api_url=str(settings.pop("api_url", API_URL)),
-        timeout=float(settings.pop("timeout", 10.0)),
+        timeout=parse_duration(settings.pop("timeout", 10.0)),
         transport=context.get("transport"),
     )
     if settings:

@@ -36,7 +36,7 @@ import datetime as dt
 import os
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -50,6 +50,8 @@ from launch_control.metrics.promtext import (
     histogram_sum_delta,
 )
 from launch_control.observations import ROLES, Observation, VersionWindow
+from launch_control.settings_types import HttpUrl, Seconds, SettingsModel, validate_settings
+from launch_control.units import parse_duration
 
 DEFAULT_URL = "http://127.0.0.1:8080/metrics"
 DEFAULT_TIMEOUT = 2.0
@@ -220,7 +222,16 @@ class GatewayMetrics:
         self.client.close()
 
 
+
+class Settings(SettingsModel):
+    url: HttpUrl = DEFAULT_URL
+    timeout: Seconds = DEFAULT_TIMEOUT
+    upstreams: dict[Literal["stable", "canary"], HttpUrl] | None = None
+    probes: list[HttpUrl] | dict[Literal["stable", "canary"], list[HttpUrl]] | None = None
+
+
 def build(settings: dict[str, Any], **context: Any) -> GatewayMetrics:
+    validate_settings(Settings, settings, "gateway metric source")
     known = {"url", "timeout", "upstreams", "probes"}
     if unknown := set(settings) - known:
         raise UsageError(f"gateway metric source: unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -230,7 +241,7 @@ def build(settings: dict[str, Any], **context: Any) -> GatewayMetrics:
     probe_setting = settings.get("probes") or context.get("probes")
     return GatewayMetrics(
         str(settings.get("url") or DEFAULT_URL),
-        timeout=float(settings.get("timeout", DEFAULT_TIMEOUT)),
+        timeout=parse_duration(settings.get("timeout", DEFAULT_TIMEOUT)),
         upstreams=upstreams,
         probe_urls=probes.parse_urls(probe_setting, "probes") if probe_setting else None,
     )

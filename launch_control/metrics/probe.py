@@ -20,12 +20,15 @@ import datetime as dt
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import httpx
+from pydantic import Field
 
 from launch_control.errors import UsageError
 from launch_control.observations import ROLES, Observation, VersionWindow
+from launch_control.settings_types import HttpUrl, Seconds, SettingsModel, validate_settings
+from launch_control.units import parse_duration
 
 DEFAULT_TIMEOUT = 2.0
 
@@ -161,7 +164,16 @@ class ProbeSource:
         self.client.close()
 
 
+
+class Settings(SettingsModel):
+    urls: list[HttpUrl] | dict[Literal["stable", "canary"], list[HttpUrl]] | None = None
+    count: int = Field(default=1, ge=1, le=1000)
+    timeout: Seconds = DEFAULT_TIMEOUT
+    headers: dict[Literal["stable", "canary"], dict[str, str]] | None = None
+
+
 def build(settings: dict[str, Any], **context: Any) -> ProbeSource:
+    validate_settings(Settings, settings, "probe metric source")
     known = {"urls", "count", "timeout", "headers"}
     if unknown := set(settings) - known:
         raise UsageError(f"probe metric source: unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -172,4 +184,5 @@ def build(settings: dict[str, Any], **context: Any) -> ProbeSource:
     headers = settings.get("headers") or {}
     if not isinstance(headers, Mapping) or set(headers) - set(ROLES):
         raise UsageError("probe metric source: headers must be {stable: {...}, canary: {...}}")
-    return ProbeSource(urls, count=count, timeout=float(settings.get("timeout", DEFAULT_TIMEOUT)), headers=headers)
+    timeout = parse_duration(settings.get("timeout", DEFAULT_TIMEOUT))
+    return ProbeSource(urls, count=count, timeout=timeout, headers=headers)

@@ -31,6 +31,8 @@ import httpx
 from launch_control.errors import MetricSourceError, UsageError
 from launch_control.metrics.promtext import parse_value
 from launch_control.observations import ROLES, SAMPLE_METRICS, Observation, VersionWindow
+from launch_control.settings_types import HttpUrl, Seconds, SettingsModel, validate_settings
+from launch_control.units import parse_duration
 
 DEFAULT_TIMEOUT = 5.0
 _V = 'version="{version}"'
@@ -147,7 +149,16 @@ class PrometheusSource:
         self.client.close()
 
 
+
+class Settings(SettingsModel):
+    url: HttpUrl
+    queries: dict[str, str | None] | None = None
+    timeout: Seconds = DEFAULT_TIMEOUT
+    headers: dict[str, str] | None = None
+
+
 def build(settings: dict[str, Any], **context: Any) -> PrometheusSource:
+    validate_settings(Settings, settings, "prometheus metric source")
     known = {"url", "queries", "timeout", "headers"}
     if unknown := set(settings) - known:
         raise UsageError(f"prometheus metric source: unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -164,7 +175,7 @@ def build(settings: dict[str, Any], **context: Any) -> PrometheusSource:
     return PrometheusSource(
         str(settings["url"]),
         queries={k: v for k, v in queries.items() if v},
-        timeout=float(settings.get("timeout", DEFAULT_TIMEOUT)),
+        timeout=parse_duration(settings.get("timeout", DEFAULT_TIMEOUT)),
         headers=settings.get("headers"),
         transport=context.get("transport"),
     )

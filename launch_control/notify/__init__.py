@@ -26,6 +26,7 @@ from typing import Any
 
 from launch_control.notify.base import Channel, Message, NotConfigured, NotifyError
 from launch_control.registry import Registry
+from launch_control.units import parse_duration
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +246,7 @@ class Notifier:
             attempts=int(settings.get("attempts", self.retry.attempts)),
             base_delay=self.retry.base_delay,
             max_delay=self.retry.max_delay,
-            timeout=float(settings.get("timeout", self.retry.timeout)),
+            timeout=parse_duration(settings.get("timeout", self.retry.timeout)),
         )
 
     def _deliver(self, name: str, message: Message) -> SendResult:

@@ -13,7 +13,10 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
+from pydantic import Field
+
 from launch_control.notify.base import Message, NotifyError, check_audience, setting_from_env
+from launch_control.settings_types import Audience, EnvName, Seconds, SettingsModel, validate_settings
 
 
 class EmailChannel:
@@ -74,5 +77,21 @@ class EmailChannel:
         return mail.as_string()
 
 
+
+class Settings(SettingsModel):
+    sender: str = Field(alias="from", min_length=1)
+    to: str | list[str]
+    smtp_host: str | None = None
+    smtp_host_env: EnvName | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    starttls: bool = False
+    username_env: EnvName | None = None
+    password_env: EnvName | None = None
+    audience: Audience | None = None
+    attempts: int = Field(default=3, ge=1, le=20)
+    timeout: Seconds = 5.0
+
+
 def build(settings: dict[str, Any], *, channel: str = "email", **_: Any) -> EmailChannel:
+    validate_settings(Settings, settings, "email channel")
     return EmailChannel(channel, settings)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from launch_control.notify.base import Message, check_audience, http_error, redact, setting_from_env
+from launch_control.settings_types import Audience, EnvName, HttpUrl, Seconds, SettingsModel, validate_settings
 
 HEADER_LIMIT = 150  # Slack's limit for a header block's plain_text
 SECTION_LIMIT = 3000  # and for a section's text
@@ -57,5 +60,16 @@ class SlackChannel:
         return body
 
 
+
+class Settings(SettingsModel):
+    webhook_url: HttpUrl | None = None
+    webhook_url_env: EnvName | None = None
+    channel: str = ""
+    audience: Audience | None = None
+    attempts: int = Field(default=3, ge=1, le=20)
+    timeout: Seconds = 5.0
+
+
 def build(settings: dict[str, Any], *, channel: str = "slack", **_: Any) -> SlackChannel:
+    validate_settings(Settings, settings, "slack channel")
     return SlackChannel(channel, settings)

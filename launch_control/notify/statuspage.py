@@ -20,7 +20,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pydantic import Field
+
 from launch_control.notify.base import Message, NotifyError, check_audience, http_error, setting_from_env
+from launch_control.settings_types import Audience, EnvName, HttpUrl, Seconds, SettingsModel, validate_settings
 
 DEFAULT_BASE_URL = "https://api.statuspage.io"
 COMPONENT_STATUSES = ("operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance")
@@ -129,5 +132,20 @@ class StatuspageChannel:
         return {"POST": path, "incident": body, "id": created.get("id")}
 
 
+
+class Settings(SettingsModel):
+    api_key: str | None = None
+    api_key_env: EnvName | None = None
+    page_id: str | None = None
+    page_id_env: EnvName | None = None
+    base_url: HttpUrl | None = None
+    base_url_env: EnvName | None = None
+    components: dict[str, str] | None = None
+    audience: Audience | None = None
+    attempts: int = Field(default=3, ge=1, le=20)
+    timeout: Seconds = 5.0
+
+
 def build(settings: dict[str, Any], *, channel: str = "statuspage", store: Any = None, **_: Any) -> StatuspageChannel:
+    validate_settings(Settings, settings, "statuspage channel")
     return StatuspageChannel(channel, settings, store)

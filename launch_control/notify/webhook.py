@@ -11,7 +11,10 @@ import json
 import os
 from typing import Any
 
+from pydantic import Field
+
 from launch_control.notify.base import Message, check_audience, http_error, redact, setting_from_env
+from launch_control.settings_types import Audience, EnvName, HttpUrl, Seconds, SettingsModel, validate_settings
 
 
 class WebhookChannel:
@@ -55,5 +58,17 @@ class WebhookChannel:
         return body
 
 
+
+class Settings(SettingsModel):
+    url: HttpUrl | None = None
+    url_env: EnvName | None = None
+    headers: dict[str, str] | None = None
+    token_env: EnvName | None = None
+    audience: Audience | None = None
+    attempts: int = Field(default=3, ge=1, le=20)
+    timeout: Seconds = 5.0
+
+
 def build(settings: dict[str, Any], *, channel: str = "webhook", **_: Any) -> WebhookChannel:
+    validate_settings(Settings, settings, "webhook channel")
     return WebhookChannel(channel, settings)

@@ -19,7 +19,9 @@ import httpx
 
 from launch_control.config import resolve_token
 from launch_control.errors import RouterError, UsageError
+from launch_control.settings_types import EnvName, HttpUrl, Seconds, SettingsModel, validate_settings
 from launch_control.traffic.base import check_percent
+from launch_control.units import parse_duration
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_TIMEOUT = 2.0
@@ -108,13 +110,22 @@ def _reason(response: httpx.Response) -> str:
     return str(body)[:300]
 
 
+
+class Settings(SettingsModel):
+    url: HttpUrl = DEFAULT_URL
+    token: str | None = None
+    token_env: EnvName | None = None
+    timeout: Seconds = DEFAULT_TIMEOUT
+
+
 def build(settings: dict[str, Any], **context: Any) -> GatewayRouter:
+    validate_settings(Settings, settings, "gateway router")
     known = {"url", "token", "token_env", "timeout"}
     if unknown := set(settings) - known:
         raise UsageError(f"gateway router: unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
     return GatewayRouter(
         str(settings.get("url") or DEFAULT_URL),
         resolve_token(settings),
-        timeout=float(settings.get("timeout", DEFAULT_TIMEOUT)),
+        timeout=parse_duration(settings.get("timeout", DEFAULT_TIMEOUT)),
         transport=context.get("transport"),
     )

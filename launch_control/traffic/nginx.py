@@ -41,8 +41,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from launch_control.errors import RouterError, UsageError
+from launch_control.settings_types import HttpUrl, Seconds, SettingsModel, validate_settings
 from launch_control.traffic.base import check_percent
+from launch_control.units import parse_duration
 
 DEFAULT_NGINX = "/usr/sbin/nginx"
 DRAIN_WAIT = 2.0  # seconds to wait for old workers to retire after a reload
@@ -289,7 +293,24 @@ def _servers(settings: dict[str, Any], role: str) -> list[str]:
     return servers
 
 
+
+class Settings(SettingsModel):
+    config_path: str
+    stable: str | list[str]
+    canary: str | list[str]
+    nginx: str = DEFAULT_NGINX
+    conf: str | None = None
+    prefix: str | None = None
+    pid_file: str | None = None
+    name: str = "launch"
+    split_key: str = "$http_x_org_id"
+    keepalive: int = Field(default=32, ge=0, le=10_000)
+    health_url: HttpUrl | None = None
+    timeout: Seconds = 10.0
+
+
 def build(settings: dict[str, Any], **context: Any) -> NginxRouter:
+    validate_settings(Settings, settings, "nginx router")
     known = {
         "config_path",
         "stable",
@@ -328,5 +349,5 @@ def build(settings: dict[str, Any], **context: Any) -> NginxRouter:
         split_key=split_key,
         keepalive=int(settings.get("keepalive", 32)),
         health_url=settings.get("health_url"),
-        timeout=float(settings.get("timeout", 10.0)),
+        timeout=parse_duration(settings.get("timeout", 10.0)),
     )

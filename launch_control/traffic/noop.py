@@ -15,7 +15,10 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import Field
+
 from launch_control.errors import UsageError
+from launch_control.settings_types import SettingsModel, validate_settings
 from launch_control.traffic.base import check_percent
 
 
@@ -62,7 +65,14 @@ class NoopRouter:
         return [c.canary_percent for c in self.calls if c.method == "set_weight" and c.canary_percent is not None]
 
 
+
+class Settings(SettingsModel):
+    initial: float = Field(default=0.0, ge=0, le=100)
+    healthy: bool = True
+
+
 def build(settings: dict[str, Any], **context: Any) -> NoopRouter:
+    validate_settings(Settings, settings, "noop router")
     known = {"initial", "healthy"}
     if unknown := set(settings) - known:
         raise UsageError(f"noop router: unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")

@@ -115,7 +115,8 @@ BROKEN: list[tuple[str, str, Any, str, str]] = [
         "expected a duration",
     ),
     ("unknown metric", "analysis.metrics.happiness", {"sev3": "5%"}, "analysis", "unknown metric"),
-    ("bare ratio above 1", "analysis.metrics.error_rate.sev3", 5, "analysis", "write 5% for a percentage"),
+    # One rule for weights and ratios: a bare number from 0 to 1 is ambiguous (5% or 0.05%?).
+    ("bare ratio below 1", "analysis.metrics.error_rate.sev3", 0.05, "analysis", "write it with a % sign (5% or 0.05%"),
     (
         "bad rate",
         "rate_limits.policies.0.limit",

@@ -8,6 +8,7 @@ import streamlit as st
 
 from console.lib import context, ui
 from launch_control import charts
+from launch_control.rollback import ttr_words
 
 EVIDENCE_DECISIONS = 300  # enough for the longest step at 1-minute intervals (a 4 h hold is 240)
 
@@ -33,7 +34,7 @@ def body() -> None:
     rollbacks = store.rollbacks()
     if rollbacks:
         last = rollbacks[-1]
-        ttr = f"{last['ttr_seconds']:.1f} s" if last["ttr_seconds"] is not None else "not verified"
+        ttr = f"{last['ttr_seconds']:.1f} s" if last["ok"] and last["ttr_seconds"] is not None else ttr_words(last)
         budget = plan.rollback.ttr_budget
         within = last["ttr_seconds"] is not None and last["ttr_seconds"] <= budget
         cols[1].metric("Last rollback TTR", ttr)
