@@ -6,11 +6,15 @@ copy of the shipped plan at it, and for each run sets the canary to 25% and invo
 
 * invocation → verified: from just before the process is started (Python start-up, imports,
   plan and store included) to the verified-health time recorded in the store — what a person
-  pressing Enter waits for (target p95 ≤ 3 s; the plan's budget is 120 s);
+  pressing Enter waits for (target p95 ≤ 0.5 s, issue 13; the plan's budget is 120 s);
 * recorded TTR: trigger → verified health, as the rollback record keeps it;
 * process exit: invocation → the command has printed everything and exited.
 
-Usage: .venv/bin/python bench/ttr_bench.py [--runs 20] [--rps 100]
+The plan is validated once first (``plan validate``), as it is on launch day: every run then
+starts from the compiled last-good copy (no YAML, pydantic, SQLAlchemy or httpx imported).
+``--cold`` skips that, so the first run parses the plan.
+
+Usage: .venv/bin/python bench/ttr_bench.py [--runs 20] [--rps 100] [--cold]
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--rps", type=float, default=100.0)
+    parser.add_argument("--cold", action="store_true", help="do not validate the plan first")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="lc-ttr-"))
     os.environ["LAUNCH_CONTROL_DATA_DIR"] = str(tmp / "data")
@@ -63,6 +68,9 @@ def main() -> None:
         store = Store(launch_id=plan.launch_id)
         admin = {"Authorization": f"Bearer {stack.admin_token}"}
         script = Path(sys.executable).parent / "emergency-rollback"
+        if not args.cold:
+            lc = Path(sys.executable).parent / "launch-control"
+            subprocess.run([str(lc), "plan", "validate"], env=env, check=True, capture_output=True)
         to_verified, recorded, exits = [], [], []
         print(f"stack up at {stack.gateway_url}, load {args.rps:g} req/s; {args.runs} runs of emergency-rollback")
         for i in range(args.runs):
@@ -89,8 +97,8 @@ def main() -> None:
                 f"{name:<22} p50 {statistics.median(values):.3f} s  p95 {pct(values, 95):.3f} s  "
                 f"max {max(values):.3f} s  (n={len(values)})"
             )
-    ok = to_verified and pct(to_verified, 95) <= 3.0
-    print(f"target p95 invocation→verified ≤ 3 s: {'met' if ok else 'NOT met'}")
+    ok = to_verified and pct(to_verified, 95) <= 0.5
+    print(f"target p95 invocation→verified ≤ 0.5 s: {'met' if ok else 'NOT met'}")
 
 
 if __name__ == "__main__":

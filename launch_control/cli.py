@@ -163,7 +163,36 @@ def _guarded(body: Callable[[], int]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    sys.exit(_guarded(lambda: run(argv)))
+    fast = _fast_status(list(sys.argv[1:] if argv is None else argv))
+    sys.exit(_guarded(fast or (lambda: run(argv))))
+
+
+def _fast_status(args: list[str]) -> Callable[[], int] | None:
+    """A bare ``--status`` (optionally with --plan / --actor) answers without importing every
+    command module to build the parser: that alone costs more than the status line's budget."""
+    if "--status" not in args:
+        return None
+    plan: str | None = None
+    rest = list(args)
+    while rest:
+        word = rest.pop(0)
+        if word == "--status":
+            continue
+        if word in ("--plan", "--actor") and rest:
+            value = rest.pop(0)
+        elif word.startswith(("--plan=", "--actor=")):
+            word, value = word.split("=", 1)
+        else:
+            return None  # anything else: the full parser (and its error messages)
+        if word == "--plan":
+            plan = value
+
+    def show() -> int:
+        from launch_control.commands.status import show_status
+
+        return show_status(plan)
+
+    return show
 
 
 def emergency_main(argv: Sequence[str] | None = None) -> None:

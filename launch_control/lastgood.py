@@ -21,9 +21,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -32,7 +30,6 @@ from typing import Any
 from launch_control.errors import LaunchControlError
 from launch_control.planfile import PlanError, plan_path, read_plan_bytes, source_hash
 
-log = logging.getLogger(__name__)
 FORMAT = 1
 LATEST = "latest.json"
 
@@ -112,6 +109,8 @@ def _write(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     with contextlib.suppress(OSError):
         os.chmod(path.parent, 0o700)
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")  # mkstemp: mode 0600
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -139,7 +138,9 @@ def remember(plan: Any, raw: bytes) -> Path | None:
         _write(folder() / LATEST, compiled)
         return target
     except Exception as exc:  # a read-only data dir must not stop the command that loaded the plan
-        log.warning("could not keep the last good plan: %s", exc)
+        import logging
+
+        logging.getLogger(__name__).warning("could not keep the last good plan: %s", exc)
         return None
 
 

@@ -105,7 +105,7 @@ def _to_db(key: str, value: Any) -> Any:
 def _from_db(key: str, value: Any) -> Any:
     if value is None:
         return None
-    if key in _TIMES:
+    if key in _TIMES or key.endswith("_at"):
         return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
     if key in _JSON:
         return json.loads(value)
@@ -178,6 +178,8 @@ class LiteStore:
         unknown = set(fields) - set(_STATE_FIELDS)
         if unknown:
             raise ValueError(f"unknown launch-state fields: {sorted(unknown)}")
+        if "phase" in fields:  # a Phase (StrEnum) or its name: stored as the same plain string as Store's
+            fields["phase"] = str(getattr(fields["phase"], "value", fields["phase"]))
         now = _to_db("updated_at", utcnow())
         with self._tx() as conn:
             exists = conn.execute("SELECT revision FROM launch_state WHERE launch_id = ?", (self.launch_id,)).fetchone()
@@ -215,6 +217,16 @@ class LiteStore:
                 (self.launch_id, trigger, reason, actor, target_version, _to_db("started_at", started_at), "{}"),
             )
             rollback_id = int(cursor.lastrowid or 0)
+            # As Store.start_rollback: who ended the ramp and why, on the launch state itself (a
+            # running engine reads it on its next interval).
+            current = conn.execute("SELECT extra FROM launch_state WHERE launch_id = ?", (self.launch_id,)).fetchone()
+            if current is not None:
+                ended = {"by": actor, "reason": reason, "trigger": trigger, "at": started_at.isoformat()}
+                extra = {**(json.loads(current[0]) if current[0] else {}), "ended": ended}
+                conn.execute(
+                    "UPDATE launch_state SET extra = ?, revision = revision + 1, updated_at = ? WHERE launch_id = ?",
+                    (_to_db("extra", extra), _to_db("updated_at", started_at), self.launch_id),
+                )
             details = {"rollback": rollback_id, "trigger": trigger, "reason": reason, "target": target_version}
             self._audit_in(conn, actor, "rollback.start", details, started_at)
         return rollback_id

@@ -11,7 +11,7 @@ number of seconds (adapters are also built from Python); URLs need a scheme and 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
@@ -33,9 +33,13 @@ Audience = Annotated[str, Field(pattern=r"^(team|public|customers)$")]
 
 
 class SettingsModel(BaseModel):
-    """Unknown keys are errors: a typo in a router's settings must not pass as a default."""
+    """Unknown keys are errors: a typo in a router's settings must not pass as a default.
+
+    A subclass may set ``hints: ClassVar[dict[str, str]]`` (field → what to write when it is
+    missing), so a missing setting is reported with an example instead of "required"."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    hints: ClassVar[dict[str, str]] = {}
 
 
 def problems(model: type[BaseModel], settings: Mapping[str, Any] | None) -> list[tuple[str, str]]:
@@ -51,7 +55,8 @@ def problems(model: type[BaseModel], settings: Mapping[str, Any] | None) -> list
                 known = ", ".join(sorted(model.model_fields))
                 message = f"unknown setting (known: {known})"
             elif error["type"] == "missing":
-                message = "required setting is missing"
+                hints = getattr(model, "hints", {})
+                message = hints.get(where, "required setting is missing")
             found.append((where, message))
         return found
     return []
@@ -61,7 +66,13 @@ def validate_settings(model: type[BaseModel], settings: Mapping[str, Any] | None
     """Raise ``UsageError`` naming ``what`` and every bad field when ``settings`` do not fit."""
     found = problems(model, settings)
     if found:
-        raise UsageError(f"{what}: bad settings: " + "; ".join(f"{where}: {message}" for where, message in found))
+        said = []
+        for where, message in found:
+            if message.startswith("unknown setting"):
+                said.append(f"unknown setting {where!r}{message.removeprefix('unknown setting')}")
+            else:
+                said.append(message if where in message else f"{where}: {message}")
+        raise UsageError(f"{what}: " + "; ".join(said))
 
 
 def check_adapters(plan: Any) -> list[tuple[str, str]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -136,6 +135,8 @@ def _refuse_ambiguous_share(value: object) -> None:
 
 def _plain(value: object) -> str:
     """A number without exponent or trailing ``.0`` (``1e-05`` → ``0.00001``; ``30.0`` → ``30``)."""
+    from decimal import Decimal
+
     text = format(Decimal(repr(float(value))), "f")  # type: ignore[arg-type]
     return text.rstrip("0").rstrip(".") if "." in text else text
 
@@ -152,6 +153,8 @@ def percent_text(percent: float) -> str:
 
 def fraction_text(fraction: float) -> str:
     """A ratio as exact plan text (``0.05`` → ``5%``) that ``parse_fraction`` reads back equal."""
+    from decimal import Decimal
+
     text = format(Decimal(repr(float(fraction))) * 100, "f")
     return f"{text.rstrip('0').rstrip('.') if '.' in text else text}%"
 
@@ -181,6 +184,8 @@ def parse_fraction(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a ratio such as 5% or 0.05, got a boolean")
     if isinstance(value, str) and value.strip().endswith("%"):
+        from decimal import Decimal
+
         percent = parse_percent(value)  # range and syntax checked; Decimal keeps "5%" exactly 0.05
         return float(Decimal(value.strip()[:-1].strip()) / 100) if math.isfinite(percent) else percent
     if isinstance(value, str):

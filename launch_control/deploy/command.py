@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
-from typing import Any
+from typing import Any, ClassVar
 
 from launch_control.deploy.base import check_role
 from launch_control.errors import DeployerError
@@ -78,6 +78,9 @@ def _argv(value: Any, field: str) -> list[str]:
 
 
 class Settings(SettingsModel):
+    hints: ClassVar[dict[str, str]] = {
+        "run": "the command deployer needs 'run', e.g. run: ['./deploy.sh', '{role}', '{version}']"
+    }
     run: str | list[str]
     current: str | list[str] | None = None
     timeout: Seconds = 60.0

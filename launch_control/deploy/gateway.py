@@ -7,7 +7,7 @@ with the upstreams it now uses. Settings: ``url`` (the gateway), ``token`` / ``t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -70,6 +70,7 @@ def _version_of(value: Any) -> str | None:
 
 
 class Settings(SettingsModel):
+    hints: ClassVar[dict[str, str]] = {"url": "the gateway deployer needs 'url' (the gateway's base URL)"}
     url: HttpUrl
     token: str | None = None
     token_env: EnvName | None = None

@@ -227,7 +227,7 @@ class Settings(SettingsModel):
     url: HttpUrl = DEFAULT_URL
     timeout: Seconds = DEFAULT_TIMEOUT
     upstreams: dict[Literal["stable", "canary"], HttpUrl] | None = None
-    probes: list[HttpUrl] | dict[Literal["stable", "canary"], list[HttpUrl]] | None = None
+    probes: Any = None  # a list, or {stable: [...], canary: [...]}: probes.parse_urls checks it
 
 
 def build(settings: dict[str, Any], **context: Any) -> GatewayMetrics:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -151,6 +151,7 @@ class PrometheusSource:
 
 
 class Settings(SettingsModel):
+    hints: ClassVar[dict[str, str]] = {"url": "no url given; set url: http://<prometheus>:9090"}
     url: HttpUrl
     queries: dict[str, str | None] | None = None
     timeout: Seconds = DEFAULT_TIMEOUT

@@ -11,7 +11,7 @@ import os
 import smtplib
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -79,6 +79,10 @@ class EmailChannel:
 
 
 class Settings(SettingsModel):
+    hints: ClassVar[dict[str, str]] = {
+        "from": "the email channel needs 'from' (the sender address)",
+        "to": "the email channel needs 'to' (a list of recipient addresses)",
+    }
     sender: str = Field(alias="from", min_length=1)
     to: str | list[str]
     smtp_host: str | None = None

@@ -39,7 +39,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -295,6 +295,11 @@ def _servers(settings: dict[str, Any], role: str) -> list[str]:
 
 
 class Settings(SettingsModel):
+    hints: ClassVar[dict[str, str]] = {
+        "config_path": "set config_path: the include file the router owns (e.g. /etc/nginx/conf.d/launch-split.conf)",
+        "stable": 'set stable: "host:port" (or a list) — the stable upstream server(s)',
+        "canary": 'set canary: "host:port" (or a list) — the canary upstream server(s)',
+    }
     config_path: str
     stable: str | list[str]
     canary: str | list[str]

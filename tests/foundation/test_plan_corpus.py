@@ -252,7 +252,12 @@ def test_broken_plan_exits_2_naming_the_field(tmp_path: Path, capsys, case: str,
 
 def test_the_worst_files_are_clean_errors_from_the_real_command(tmp_path: Path, cli_env):
     """binary, Latin-1, 20,000 brackets, an alias bomb and 5 MB through the installed entry point."""
-    from conftest import run_cli
+    import subprocess
+    import sys
+
+    def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        script = Path(sys.executable).parent / "launch-control"
+        return subprocess.run([str(script), *args], env=env, capture_output=True, text=True, timeout=60)
 
     by_name = {case: make for case, make, _ in CORPUS}
     for case in ("binary", "latin-1", "20,000 nested brackets", "alias bomb", "5 MB"):
