@@ -35,7 +35,12 @@ LATEST = "latest.json"
 
 
 class NoPlan(LaunchControlError):
-    """Neither the plan nor a last good copy can be used; the message holds the manual command."""
+    """Neither the plan nor a last good copy can be used; the message holds the manual command,
+    ``problem`` what is wrong with the plan file."""
+
+    def __init__(self, message: str, problem: Exception | None = None):
+        super().__init__(message)
+        self.problem = problem
 
 
 def folder() -> Path:
@@ -186,8 +191,9 @@ def plan_view(compiled: dict[str, Any]) -> Any:
     )  # fmt: skip
 
 
-def choose(path: str | os.PathLike[str] | None = None) -> Choice:
-    """The plan the hot commands use (see the module doc); ``NoPlan`` when there is none."""
+def choose(path: str | os.PathLike[str] | None = None, *, any_path: bool = True) -> Choice:
+    """The plan the hot commands use (see the module doc); ``NoPlan`` when there is none.
+    ``any_path=False``: fall back only to this path's own last good copy (``--status``)."""
     target = plan_path(path)
     same = read_copy(copy_path(target))
     problem: PlanError | None = None
@@ -206,9 +212,9 @@ def choose(path: str | os.PathLike[str] | None = None) -> Choice:
             problem = exc
         else:
             return Choice(read_copy(copy_path(target)) or compile_plan(plan, raw))
-    fallback = same or read_copy(folder() / LATEST)
+    fallback = same or (read_copy(folder() / LATEST) if any_path else None)
     if fallback is None:
-        raise NoPlan(f"{problem}\n\n{manual_command(target)}")
+        raise NoPlan(f"{problem}\n\n{manual_command(target)}", problem)
     which = "this plan" if fallback is same else f"{fallback.get('source')} (the latest good plan of any path)"
     note = (
         f"{problem}\n"

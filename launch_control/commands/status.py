@@ -24,20 +24,27 @@ def run_status(args: argparse.Namespace, ctx: Any) -> int:
 
 def show_status(plan_path: str | None = None, out: Callable[[str], None] = print) -> int:
     from launch_control import lastgood
+    from launch_control.errors import LaunchControlError
     from launch_control.litestore import open_hot_store
     from launch_control.rollback import ttr_words
     from launch_control.state import LaunchState, engine_alive, heartbeat_age, phase_words, scaled_hold, time_left
     from launch_control.units import format_duration as dur
 
     try:
-        choice = lastgood.choose(plan_path)
+        choice = lastgood.choose(plan_path, any_path=False)
     except lastgood.NoPlan as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc.problem or exc}", file=sys.stderr)
         return 2
     hot, now = choice.hot, dt.datetime.now(dt.UTC)
     release = hot["release"]
     store = open_hot_store(choice.launch_id)
-    state = LaunchState.from_row(store.state())
+    row = store.state()
+    try:
+        state = LaunchState.from_row(row)
+        phase = phase_words(state)
+    except LaunchControlError:  # a phase this version does not know: show it, never crash
+        state = LaunchState.from_row({**row, "phase": "ramping"})
+        phase = f"{row.get('phase')!r} (not a phase this version knows)"
 
     out(f"{release['product']} {release['version']} (stable {release['stable_version']})")
     if choice.note:
@@ -46,7 +53,7 @@ def show_status(plan_path: str | None = None, out: Callable[[str], None] = print
     else:
         out(f"  plan:    {choice.compiled.get('source')}")
     out(f"  store:   {store.describe()}")
-    out(f"  phase:   {phase_words(state)}")
+    out(f"  phase:   {phase}")
     interval = float(hot.get("interval") or 60.0)
     age = heartbeat_age(state, now)
     if age is None:
@@ -87,6 +94,9 @@ def show_status(plan_path: str | None = None, out: Callable[[str], None] = print
     if rollbacks:
         last = rollbacks[-1]
         out(f"  last rollback: {_ago(last['started_at'], now)}, {ttr_words(last)} — {last['reason']}")
+    if choice.fallback:  # shown above; the exit status says so too, for scripts
+        print(f"error: {choice.note.splitlines()[0]} (the state above is from its last good copy)", file=sys.stderr)
+        return 2
     return 0
 
 

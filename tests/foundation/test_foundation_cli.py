@@ -36,7 +36,7 @@ def test_status_reflects_the_store(cli, cli_env):
     from launch_control.store import Store
 
     store = Store(launch_id="promptforge-v3")
-    store.update_state(phase="canary", current_step=1, canary_weight=5.0)
+    store.update_state(phase="ramping", current_step=1, canary_weight=5.0)
     store.open_incident("SEV-2", "canary.error_rate", "errors", "auto")
     result = cli("--status")
     assert "canary v3.0.0 5%" in result.stdout and "step:    2 of 4 (5%)" in result.stdout
