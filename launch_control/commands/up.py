@@ -23,6 +23,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--canary-weight", type=float, default=0.0, metavar="PERCENT", help="initial canary share")
     for name in ("gateway", "stable", "canary", "model"):
         parser.add_argument(f"--{name}-port", type=int, default=None, metavar="PORT", help=f"{name} port")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="gateway worker processes sharing the port, the split and the metrics (default 1)",
+    )
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds (scripts, tests)")
     parser.set_defaults(func=run_up)
 
@@ -40,6 +47,8 @@ def run_up(args: argparse.Namespace, ctx: Any) -> int:
         raise UsageError(f"--load is requests per second and must be positive, got {args.load:g}")
     if not 0.0 <= args.canary_weight <= 100.0:
         raise UsageError(f"--canary-weight is percent 0-100, got {args.canary_weight:g}")
+    if not 1 <= args.workers <= 64:
+        raise UsageError(f"--workers is the number of gateway processes, 1-64, got {args.workers}")
     ports = {name: getattr(args, f"{name}_port") for name in ("gateway", "stable", "canary", "model")}
     for name, port in ports.items():
         if port is not None and not 0 < port < 65536:
@@ -52,13 +61,19 @@ def run_up(args: argparse.Namespace, ctx: Any) -> int:
     def say(text: str) -> None:
         con.print(text, soft_wrap=True)
 
-    stack = DemoStack(ctx.plan, ports={k: v for k, v in ports.items() if v}, canary_weight=args.canary_weight)
+    stack = DemoStack(
+        ctx.plan,
+        ports={k: v for k, v in ports.items() if v},
+        canary_weight=args.canary_weight,
+        gateway_workers=args.workers,
+    )
     code = 0
     try:
         with con.status("starting model, stable, canary and gateway ..."):
             stack.start()
         con.print(f"[bold]{ctx.plan.release.product} traffic plane is up[/bold]")
-        say(f"  gateway  {stack.gateway_url}   (weights: {stack.gateway_url}/admin/weights)")
+        workers = f", {args.workers} workers" if args.workers > 1 else ""
+        say(f"  gateway  {stack.gateway_url}   (weights: {stack.gateway_url}/admin/weights{workers})")
         say(f"  stable   {stack.stable_url}   {stack.stable_version}")
         say(f"  canary   {stack.canary_url}   {stack.canary_version}  ({args.canary_weight:g}% of traffic)")
         say(f"  model    {stack.model_url}")

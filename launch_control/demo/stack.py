@@ -69,6 +69,7 @@ class DemoStack:
         start_timeout: float = 30.0,
         log_dir: str | Path | None = None,
         protect: bool = True,
+        gateway_workers: int = 1,
     ):
         from launch_control.config import PORTS
 
@@ -91,6 +92,7 @@ class DemoStack:
             self.ports[name] = int(given) if given else (free_port() if free_ports else PORTS[name])
         self.canary_weight = canary_weight
         self.gateway_timeout = gateway_timeout
+        self.gateway_workers = int(gateway_workers)  # > 1: a supervisor with that many gateway workers
         self.start_timeout = start_timeout
         self.log_dir = Path(log_dir) if log_dir else None
         # The plan's WAF, per-org rate limits and degradation guard the services and the gateway,
@@ -166,6 +168,8 @@ class DemoStack:
             gateway += ["--stable", self.stable_version, "--canary", self.canary_version]
             gateway += ["--canary-weight", f"{self.canary_weight:g}", "--timeout", f"{self.gateway_timeout:g}"]
             gateway += ["--port", str(self.ports["gateway"]), *self.protect_args]
+            if self.gateway_workers > 1:
+                gateway += ["--workers", str(self.gateway_workers)]
             self._spawn("gateway", gateway, env)
             self._wait_healthy("gateway", self.gateway_url + "/health")
         except BaseException:

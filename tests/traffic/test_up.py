@@ -28,10 +28,11 @@ def _gone(pid: int) -> bool:
     return False
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_up_starts_and_stops_cleanly(cli_env, tmp_path, sig):
+@pytest.mark.parametrize(("sig", "workers"), [(signal.SIGINT, 1), (signal.SIGTERM, 1), (signal.SIGINT, 2)])
+def test_up_starts_and_stops_cleanly(cli_env, tmp_path, sig, workers):
     ports = {name: free_port() for name in ("gateway", "stable", "canary", "model")}
     argv = [str(Path(sys.executable).parent / "launch-control"), "up", "--canary-weight", "20", "--load", "50"]
+    argv += ["--workers", str(workers)]
     for name, port in ports.items():
         argv += [f"--{name}-port", str(port)]
     proc = subprocess.Popen(
@@ -62,6 +63,16 @@ def test_up_starts_and_stops_cleanly(cli_env, tmp_path, sig):
         token = (Path(cli_env["LAUNCH_CONTROL_DATA_DIR"]) / "admin-token").read_text().strip()
         weights = httpx.get(gateway + "/admin/weights", headers={"Authorization": f"Bearer {token}"}, timeout=5)
         assert weights.status_code == 200
+        if workers > 1:  # every worker process answers, and each is stopped with the rest
+            seen: dict[int, int] = {}
+            deadline = time.monotonic() + 20
+            while len(seen) < workers and time.monotonic() < deadline:
+                with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=5) as fresh:
+                    health = fresh.get(gateway + "/admin/health").json()
+                assert health["workers"] == workers
+                seen[health["worker"]["index"]] = health["worker"]["pid"]
+            assert len(seen) == workers, seen
+            pids += list(seen.values())
 
         os.killpg(proc.pid, sig)  # what Ctrl-C in a terminal does: the signal to the foreground group
         out, err = proc.communicate(timeout=30)
