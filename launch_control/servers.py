@@ -1,7 +1,8 @@
 """Running ASGI apps and child processes on loopback, and stopping them cleanly.
 
 Used by ``launch-control up`` / ``demo`` and by the tests: a server in a background thread
-(``ServerThread``), a child process in its own process group that is always reaped
+(``ServerThread``, under the HTTP limits of ``launch_control.httpguard``), ``serve()`` for a
+server process, a child process in its own process group that is always reaped
 (``ChildProcess``), and ``free_port`` / ``wait_for_http`` helpers. Binds to 127.0.0.1 unless told
 otherwise.
 """
@@ -52,15 +53,39 @@ def wait_for_http(url: str, timeout: float = 15.0, expect: int | None = None) ->
     return False
 
 
+def serve(app: Any, *, host: str = LOOPBACK, port: int, limits: Any = None, **options: Any) -> None:
+    """Run ``app`` under uvicorn in this process until stopped (the demo services, the model, the
+    gateway): uvloop, the guarded httptools protocol (``launch_control.httpguard``: header, body
+    and keep-alive timeouts, connection and concurrency caps, JSON refusals), no access log."""
+    import uvicorn
+
+    from launch_control.httpguard import uvicorn_options
+
+    settings = {"loop": "uvloop", "access_log": False, "timeout_graceful_shutdown": 3, **uvicorn_options(limits)}
+    uvicorn.run(app, host=host, port=port, **{**settings, **options})
+
+
 class ServerThread:
     """Run an ASGI app under uvicorn in a daemon thread: ``with ServerThread(app) as s: s.url``."""
 
-    def __init__(self, app: Any, host: str = LOOPBACK, port: int | None = None, **uvicorn_options: Any):
+    def __init__(
+        self, app: Any, host: str = LOOPBACK, port: int | None = None, *, limits: Any = None, **uvicorn_options: Any
+    ):
+        """``limits``: an ``httpguard.HttpLimits`` (default: ``HttpLimits.from_env()``) — header,
+        body and keep-alive timeouts, connection and concurrency caps, JSON refusals."""
         import uvicorn
+
+        from launch_control.httpguard import uvicorn_options as guarded
 
         self.host = host
         self.port = port or free_port(host)
-        options = {"log_level": "warning", "access_log": False, "lifespan": "auto", **uvicorn_options}
+        options = {
+            "log_level": "warning",
+            "access_log": False,
+            "lifespan": "auto",
+            **guarded(limits),
+            **uvicorn_options,
+        }
         self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=self.port, **options))
         self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self.thread = threading.Thread(target=self.server.run, name=f"uvicorn:{self.port}", daemon=True)

@@ -10,7 +10,11 @@ Rules, in the order they are checked, and the answer each gives (JSON naming the
     org_blocklist      403  the org (org header or API key) is blocked
     method_not_allowed 405  the route's method allow-list does not include the method (with Allow)
     body_too_large     413  body larger than the route's ``max_body`` (Content-Length or counted)
-    json_too_deep      413  JSON body nested deeper than the route's ``max_json_depth``
+    json_too_deep      413  a body nested deeper than the route's ``max_json_depth`` — whatever its
+                            Content-Type: the apps parse POST bodies as JSON either way, and a
+                            deep body under ``text/plain`` must not reach ``json.loads``
+    invalid_text       400  a body that is not UTF-8, or a JSON string with a lone surrogate
+                            (``"\ud800"``): text no encoder can write back out
 
 Routes (``waf.routes``) match exactly or by prefix (``/api/run/*``); other paths get the global
 caps and any method. Blocklists are the plan's plus a run-time list on the shared status board
@@ -29,7 +33,8 @@ from urllib.parse import unquote_to_bytes
 
 from launch_control.errors import UsageError
 from launch_control.ratelimit import metrics
-from launch_control.ratelimit.asgi import ASGIApp, Message, Receive, Scope, Send, client_ip, send_json
+from launch_control.ratelimit.asgi import ASGIApp, Message, Receive, Scope, Send, client_ip, send_json, with_headers
+from launch_control.ratelimit.headers import refused_headers
 from launch_control.ratelimit.policy import OrgProblem, Policies
 from launch_control.ratelimit.refresh import Refreshing
 
@@ -42,6 +47,9 @@ _ENCODED_TRAVERSAL = re.compile(rb"%(2e|2f|5c)", re.IGNORECASE)
 _JSON_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+# A JSON escape: ``\\`` and ``\"`` consumed whole, so ``\\ud800`` (a backslash, then text) is no surrogate.
+_ESCAPE = re.compile(rb"\\(u[0-9A-Fa-f]{4}|.)", re.DOTALL)
+_SURROGATE_HINT = re.compile(rb"\\u[dD][89a-fA-F]")
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -63,6 +71,58 @@ def json_too_deep(body: bytes, limit: int) -> bool:
         else:
             depth -= 1
     return False
+
+
+def text_problem(body: bytes, *, require_utf8: bool = True) -> str | None:
+    """Why ``body`` is not text a JSON app can decode and encode again, or None.
+
+    Invalid UTF-8 (unless ``require_utf8=False``: the WAF lets binary bodies through, a JSON
+    parser refuses them cleanly by itself), or a ``\\uD800``-``\\uDFFF`` escape that is not a
+    high-low pair: ``json.loads`` accepts a lone surrogate, and the first ``.encode()`` of it (a
+    response echoing it, a call to the model) raises UnicodeEncodeError — a 500 from public input.
+    """
+    if body.isascii():
+        if b"\\u" not in body or not _SURROGATE_HINT.search(body):
+            return None
+    else:
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return f"the body is not UTF-8 (byte {exc.start})" if require_utf8 else None
+        if not _SURROGATE_HINT.search(body):
+            return None
+    pending_high = -1  # end offset of a high surrogate escape still waiting for its low half
+    for match in _ESCAPE.finditer(body):
+        escape = match.group(1)
+        code = int(escape[1:], 16) if len(escape) == 5 and escape[:1] == b"u" else -1
+        if pending_high >= 0:
+            if 0xDC00 <= code <= 0xDFFF and match.start() == pending_high:
+                pending_high = -1
+                continue
+            return "a JSON string holds a lone surrogate (\\ud800-\\udbff without its low half)"
+        if 0xD800 <= code <= 0xDBFF:
+            pending_high = match.end()
+        elif 0xDC00 <= code <= 0xDFFF:
+            return "a JSON string holds a lone surrogate (\\udc00-\\udfff without its high half)"
+    if pending_high >= 0:
+        return "a JSON string holds a lone surrogate (\\ud800-\\udbff without its low half)"
+    return None
+
+
+def loads_public(raw: bytes, max_depth: int = 64) -> Any:
+    """``json.loads`` for a public request body: ValueError (a 400 to the caller) for anything the
+    parser or a later encoder would choke on — too deep, lone surrogates, invalid UTF-8 — so an
+    app is safe even without the WAF in front of it."""
+    import json
+
+    if json_too_deep(raw, max_depth):
+        raise ValueError(f"JSON nested deeper than {max_depth} levels")
+    if problem := text_problem(raw):
+        raise ValueError(problem)
+    try:
+        return json.loads(raw)
+    except RecursionError:  # belt and braces: json_too_deep should have caught it
+        raise ValueError(f"JSON nested deeper than {max_depth} levels") from None
 
 
 def path_problem(path: str, raw_path: bytes | None) -> str | None:
@@ -234,53 +294,90 @@ class WafMiddleware:
         path: str = scope["path"]
         if problem := path_problem(path, scope.get("raw_path")):
             status = 400 if problem == "malformed_path" else 403
-            await self._refuse(send, status, problem, "the request path is not a clean absolute path")
+            await self._refuse(scope, send, status, problem, "the request path is not a clean absolute path")
             return
         headers = scope["headers"]
         if len(headers) > self.config.max_headers:
-            await self._refuse(send, 431, "too_many_headers", f"more than {self.config.max_headers} headers")
+            await self._refuse(scope, send, 431, "too_many_headers", f"more than {self.config.max_headers} headers")
             return
         size = sum(len(n) + len(v) for n, v in headers)
         if size > self.config.max_header_bytes:
             limit = self.config.max_header_bytes
-            await self._refuse(send, 431, "headers_too_large", f"headers total {size} bytes; the limit is {limit}")
+            await self._refuse(
+                scope,
+                send,
+                431,
+                "headers_too_large",
+                f"headers total {size} bytes; the limit is {limit}",
+            )
             return
         blocklist = await self.blocklist.aget()
         if blocklist.networks and blocklist.blocks_ip(self._client(scope)):
-            await self._refuse(send, 403, "ip_blocklist", "requests from this address are blocked")
+            await self._refuse(scope, send, 403, "ip_blocklist", "requests from this address are blocked")
             return
         if blocklist.orgs and self.policies is not None:
             org = self.policies.org(headers)
             if not isinstance(org, OrgProblem) and org in blocklist.orgs:
-                await self._refuse(send, 403, "org_blocklist", "requests from this organisation are blocked")
+                await self._refuse(scope, send, 403, "org_blocklist", "requests from this organisation are blocked")
                 return
         route = self.route(path)
         method = scope["method"]
         if route.methods and method not in route.methods:
             allow = ", ".join(sorted(route.methods))
             message = f"{method} is not allowed here; use {allow}"
-            await self._refuse(send, 405, "method_not_allowed", message, [(b"allow", allow.encode())])
+            await self._refuse(scope, send, 405, "method_not_allowed", message, [(b"allow", allow.encode())])
             return
-        length, chunked, is_json = _body_headers(headers)
+        length, chunked = _body_headers(headers)
         if length is not None and length > route.max_body:
-            await self._refuse(send, 413, "body_too_large", f"body of {length} bytes; the limit is {route.max_body}")
+            await self._refuse(
+                scope,
+                send,
+                413,
+                "body_too_large",
+                f"body of {length} bytes; the limit is {route.max_body}",
+            )
             return
         if length or chunked or (length is None and method in _BODY_METHODS):
             body = await _read_body(receive, route.max_body)
             if body is None:
-                await self._refuse(send, 413, "body_too_large", f"body larger than {route.max_body} bytes")
+                await self._refuse(scope, send, 413, "body_too_large", f"body larger than {route.max_body} bytes")
                 return
-            if is_json and json_too_deep(body, route.max_json_depth):
-                await self._refuse(send, 413, "json_too_deep", f"JSON nested deeper than {route.max_json_depth} levels")
+            # Every body, whatever its Content-Type: the apps behind parse bodies as JSON anyway.
+            if json_too_deep(body, route.max_json_depth):
+                await self._refuse(
+                    scope,
+                    send,
+                    413,
+                    "json_too_deep",
+                    f"JSON nested deeper than {route.max_json_depth} levels",
+                )
+                return
+            if problem := text_problem(body, require_utf8=False):
+                await self._refuse(scope, send, 400, "invalid_text", f"{problem}; send UTF-8 JSON")
                 return
             receive = _replay(body, receive)
         await self.app(scope, receive, send)
 
     async def _refuse(
-        self, send: Send, status: int, rule: str, message: str, headers: list[tuple[bytes, bytes]] | None = None
+        self,
+        scope: Scope,
+        send: Send,
+        status: int,
+        rule: str,
+        message: str,
+        headers: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
         metrics.WAF_REFUSALS.labels(rule=rule).inc()
-        await send_json(send, status, {"error": "request_refused", "rule": rule, "message": message}, headers)
+        body = {"error": "request_refused", "rule": rule, "message": message}
+        await send_json(self._limited(send, scope), status, body, headers)
+
+    def _limited(self, send: Send, scope: Scope) -> Send:
+        """``send`` adding the route's RateLimit headers (``r=0``) to a refusal on a rate-limited
+        route: every answer of a limited route carries them, the WAF's 4xx included."""
+        policy = self.policies.match(scope["path"], scope["method"]) if self.policies is not None else None
+        if policy is None:
+            return send
+        return with_headers(send, list(refused_headers(self.policies.limits(policy, None) or ())))  # type: ignore[union-attr]
 
 
 def _in(ip: str, networks: tuple[IpNetwork, ...]) -> bool:
@@ -291,9 +388,9 @@ def _in(ip: str, networks: tuple[IpNetwork, ...]) -> bool:
     return any(address in net for net in networks)
 
 
-def _body_headers(headers: list[tuple[bytes, bytes]]) -> tuple[int | None, bool, bool]:
+def _body_headers(headers: list[tuple[bytes, bytes]]) -> tuple[int | None, bool]:
     length: int | None = None
-    chunked = is_json = False
+    chunked = False
     for name, value in headers:
         if name == b"content-length":
             try:
@@ -302,9 +399,7 @@ def _body_headers(headers: list[tuple[bytes, bytes]]) -> tuple[int | None, bool,
                 length = None
         elif name == b"transfer-encoding":
             chunked = b"chunked" in value.lower()
-        elif name == b"content-type":
-            is_json = b"json" in value.lower()
-    return length, chunked, is_json
+    return length, chunked
 
 
 async def _read_body(receive: Receive, cap: int) -> bytes | None:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+
+from launch_control.waf import loads_public
 
 MAX_LATENCY = 60.0  # seconds; more than this is a typo, not an experiment
 
@@ -101,9 +102,9 @@ def make_faults_endpoint(faults: Faults, token: str, *, model: bool = False):
             return unauthorized()
         if request.method == "PUT":
             try:
-                body = json.loads(await request.body() or b"null")
-            except ValueError:
-                return JSONResponse({"error": "invalid JSON", "detail": "the body must be a JSON object"}, 400)
+                body = loads_public(await request.body() or b"null")
+            except ValueError as exc:
+                return JSONResponse({"error": "invalid JSON", "detail": f"{exc}; the body must be a JSON object"}, 400)
             try:
                 faults.update(body, model=model)
             except ValueError as exc:

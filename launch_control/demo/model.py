@@ -2,14 +2,15 @@
 
 It answers a canned completion that echoes the prompt, so the demo service's live path is a real
 HTTP call. ``/admin/faults`` (token) makes it fail the ways live models do: ``down`` (503),
-``latency`` (seconds added), ``error_rate`` and ``flapping`` (fail every other call).
+``latency`` (seconds added), ``error_rate`` and ``flapping`` (fail every other call). Like the
+API, it sits behind the WAF: a deep or undecodable body is a 4xx, never a 500.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import time
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
@@ -17,9 +18,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from launch_control.demo.faults import Faults, make_faults_endpoint
+from launch_control.waf import loads_public
 
 
-def create_app(*, admin_token: str) -> Starlette:
+def create_app(*, admin_token: str, waf: Any = None) -> Starlette:
+    """The stand-in model behind a WAF (``waf``: a plan ``Waf`` section; default: the plan's
+    defaults) — the same caps on paths, headers, bodies, JSON depth and text as the API has."""
     faults = Faults()
     ids = itertools.count(1)
 
@@ -34,7 +38,7 @@ def create_app(*, admin_token: str) -> Starlette:
         if faults.inject_error():
             return JSONResponse({"error": {"message": "model failed (injected)", "type": "server_error"}}, 500)
         try:
-            body = json.loads(raw)
+            body = loads_public(raw)
             messages = body["messages"]
             prompt = str(messages[-1]["content"])
         except (ValueError, KeyError, IndexError, TypeError):
@@ -71,4 +75,7 @@ def create_app(*, admin_token: str) -> Starlette:
         ]
     )
     app.state.faults = faults
-    return app
+    from launch_control.plan import Waf
+    from launch_control.waf import WafMiddleware
+
+    return WafMiddleware(app, waf if waf is not None else Waf())  # type: ignore[return-value]

@@ -32,8 +32,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    import uvicorn
-
     from launch_control.config import ensure_admin_token
 
     token = ensure_admin_token()
@@ -61,18 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from launch_control.demo.model import create_app as create_model
 
         app = create_model(admin_token=token)
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level=args.log_level,
-        # Longer than the gateway's 4 s pool keep-alive, so the gateway closes idle connections first.
-        timeout_keep_alive=30,
-        timeout_graceful_shutdown=3,
-    )
+    from launch_control.servers import serve
+
+    # Header, body and keep-alive timeouts and connection caps: launch_control.httpguard.
+    serve(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,6 +27,7 @@ from launch_control.degrade import guarded_answer
 from launch_control.demo import model_client
 from launch_control.demo.faults import Faults, make_faults_endpoint
 from launch_control.demo.web import routes as web_routes
+from launch_control.waf import loads_public
 
 RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_PROMPT = 8000
@@ -129,9 +129,9 @@ def create_app(
     @api("/api/gpt-test")
     async def gpt_test(request: Request) -> Response:
         try:
-            body = json.loads(await request.body())
-        except ValueError:
-            return _problem(400, "invalid JSON", 'send {"prompt": "..."}', version)
+            body = loads_public(await request.body())
+        except ValueError as exc:
+            return _problem(400, "invalid JSON", f'{exc}; send {{"prompt": "..."}}', version)
         prompt = body.get("prompt") if isinstance(body, dict) else None
         if not isinstance(prompt, str) or not prompt.strip():
             return _problem(422, "invalid prompt", 'send {"prompt": "..."} with a non-empty string', version)
@@ -166,9 +166,9 @@ def create_app(
         raw = await request.body()
         if raw:
             try:
-                payload = json.loads(raw)
-            except ValueError:
-                return _problem(400, "invalid JSON", "the body must be a JSON object (or empty)", version)
+                payload = loads_public(raw)
+            except ValueError as exc:
+                return _problem(400, "invalid JSON", f"{exc}; the body must be a JSON object (or empty)", version)
             if not isinstance(payload, dict):
                 return _problem(422, "invalid body", "the body must be a JSON object", version)
         return JSONResponse({"run_id": run_id, "status": "completed", "version": version})

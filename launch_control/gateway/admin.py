@@ -108,8 +108,10 @@ async def read_json(receive: Receive) -> Any:
         chunks.append(chunk)
         if not message.get("more_body"):
             break
+    from launch_control.waf import loads_public  # deep JSON / lone surrogates are a 400, not a 500
+
     try:
-        return json.loads(b"".join(chunks) or b"null")
+        return loads_public(b"".join(chunks) or b"null")
     except ValueError as exc:
         raise AdminError(400, "invalid JSON", f"the body is not JSON: {exc}") from None
 

@@ -135,18 +135,20 @@ def _serve(args: argparse.Namespace, known: dict[str, str], port: int) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from launch_control.httpguard import uvicorn_options  # timeouts, connection caps, JSON refusals
+
     config = uvicorn.Config(
         app,
         host=args.host,
         port=port,
         loop="uvloop",
-        http=CoalescingHttpToolsProtocol,  # type: ignore[arg-type]
         lifespan="on",
         proxy_headers=False,  # the gateway is the edge: a client must not set its own address
         access_log=False,
         log_level=args.log_level,
-        timeout_keep_alive=30,  # clients (load balancers, the load generator) may keep connections open
         timeout_graceful_shutdown=3,
+        # the guarded protocol over the coalescing one; keep-alive 30 s (load balancers keep connections)
+        **uvicorn_options(base=CoalescingHttpToolsProtocol),
     )
     server = uvicorn.Server(config)
     server.run(sockets=sockets)

@@ -41,6 +41,14 @@ def retry_after(decision: Decision) -> int:
     return max(1, _seconds(decision.retry_after))
 
 
+@functools.lru_cache(maxsize=1024)
+def refused_headers(limits: tuple[Limit, ...]) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers of a limited route's answer that no limit decided (no org: a 400/401; a phase
+    that closes the route): the quota, and ``r=0`` — this request is admitted nothing."""
+    state = ", ".join(f'"{limit.name}";r=0;t=0' for limit in limits).encode()
+    return ((b"ratelimit-policy", policy_header(limits)), (b"ratelimit", state))
+
+
 def rate_limit_headers(decision: Decision) -> list[tuple[bytes, bytes]]:
     return [
         (b"ratelimit-policy", policy_header(tuple(s.limit for s in decision.states))),

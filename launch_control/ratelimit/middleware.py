@@ -3,6 +3,8 @@
 For a request on a limited route (see ``policy.py``):
 
 * no valid org → 400 JSON (401 for an unknown API key); never a shared bucket;
+* every answer of a limited route carries ``RateLimit-Policy`` and ``RateLimit`` — the 400s and
+  the 429 of a closed phase too (``r=0``: nothing admitted), so clients can always read the quota;
 * every applying limit (route policy, org-wide) decided in one backend call;
 * admitted → the app answers, with ``RateLimit-Policy`` and ``RateLimit`` headers added;
 * refused → 429 JSON with ``Retry-After`` and the same headers — or, in shadow mode, the request
@@ -21,7 +23,7 @@ from typing import Any
 
 from launch_control.ratelimit import metrics
 from launch_control.ratelimit.asgi import ASGIApp, Receive, Scope, Send, send_json, with_headers
-from launch_control.ratelimit.headers import rate_limit_headers, retry_after
+from launch_control.ratelimit.headers import rate_limit_headers, refused_headers, retry_after
 from launch_control.ratelimit.limiter import RateLimiter
 from launch_control.ratelimit.policy import OrgProblem, Policies
 from launch_control.ratelimit.refresh import Refreshing
@@ -69,7 +71,13 @@ class RateLimitMiddleware:
         org = self.policies.org(scope["headers"])
         if isinstance(org, OrgProblem):
             metrics.REJECTED_IDENTITY.labels(reason=org.error).inc()
-            await send_json(send, org.status, {"error": org.error, "message": org.message, "policy": policy.name})
+            base = self.policies.limits(policy, None) or ()
+            await send_json(
+                send,
+                org.status,
+                {"error": org.error, "message": org.message, "policy": policy.name},
+                list(refused_headers(base)),
+            )
             return
         phase = await self.phase.aget() if self.phase else None
         limits = self.policies.limits(policy, phase)
@@ -84,7 +92,10 @@ class RateLimitMiddleware:
                     "policy": policy.name,
                     "retry_after": int(policy.window),
                 },
-                [(b"retry-after", str(int(policy.window)).encode())],
+                [
+                    *refused_headers(self.policies.limits(policy, None) or ()),
+                    (b"retry-after", str(int(policy.window)).encode()),
+                ],
             )
             return
         decision = await self.limiter.adecide(org, limits)
@@ -102,7 +113,7 @@ class RateLimitMiddleware:
                     "policy": policy.name,
                     "retry_after": seconds,
                 },
-                [(b"retry-after", str(seconds).encode())],
+                [*refused_headers(limits), (b"retry-after", str(seconds).encode())],
             )
             return
         headers = rate_limit_headers(decision)
