@@ -136,6 +136,7 @@ def test_five_percent_of_20000_requests_from_2000_orgs_within_one_point_and_stic
     requests = [ORGS[(i * 7919) % len(ORGS)] for i in range(20_000)]  # every org 10 times, interleaved
     versions = served(haproxy.url, requests)
     share = versions.count(CANARY) / len(versions) * 100
+    print(f"haproxy 5 %: {share:.2f} % of {len(versions)} requests from {len(set(requests))} orgs on the canary")
     assert 4.0 <= share <= 6.0, f"{share:.2f} % on the canary"
     by_org: dict[str, set[str]] = {}
     for org, version in zip(requests, versions, strict=True):
@@ -191,6 +192,7 @@ def test_rollback_to_zero_takes_effect_within_100_ms(haproxy):
     first = version("org-0001")
     took = time.perf_counter() - started
     assert first == STABLE
+    print(f"haproxy rollback to 0 %: next request on stable after {took * 1000:.1f} ms")
     assert took < 0.100, f"rollback took {took * 1000:.1f} ms"
     assert {version(org) for org in ORGS[:300]} == {STABLE}
     connection.close()
