@@ -34,11 +34,12 @@ import socket
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from launch_control.errors import RouterError
+from launch_control.settings_types import Seconds, SettingsModel, validate_settings
 from launch_control.traffic.base import check_percent
 
 BUCKETS = 10_000  # 0.01 % resolution, the gateway's and nginx split_clients' resolution
@@ -46,9 +47,11 @@ DEFAULT_MAP = "/etc/haproxy/launch-canary.map"
 _KEY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Settings(SettingsModel):
+    hints: ClassVar[dict[str, str]] = {
+        "socket": "set socket: the Runtime API, e.g. /run/haproxy/admin.sock (stats socket … level admin) "
+        "or 127.0.0.1:9999",
+    }
     socket: str = Field(min_length=1)
     map_path: str = DEFAULT_MAP
     persist: bool = True
@@ -56,7 +59,7 @@ class Settings(BaseModel):
     header: str = "X-Org-Id"
     stable_backend: str = "launch_stable"
     canary_backend: str = "launch_canary"
-    timeout: float = Field(default=2.0, gt=0, le=60)
+    timeout: Seconds = 2.0
 
     @field_validator("key", "stable_backend", "canary_backend", "header")
     @classmethod
@@ -241,4 +244,5 @@ frontend launch
 
 
 def build(settings: dict[str, Any], **context: Any) -> HAProxyRouter:
+    validate_settings(Settings, settings, "haproxy router")
     return HAProxyRouter(Settings.model_validate(settings))

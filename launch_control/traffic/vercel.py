@@ -32,36 +32,41 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from launch_control.errors import RouterError, UsageError
+from launch_control.settings_types import EnvName, HttpUrl, Seconds, SettingsModel, validate_settings
 from launch_control.traffic.base import check_percent
+from launch_control.units import parse_percent
 
 API_URL = "https://api.vercel.com"
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Settings(SettingsModel):
+    hints: ClassVar[dict[str, str]] = {
+        "project": "set project: the Vercel project id or name (e.g. prj_… from the project's settings)",
+    }
     project: str = Field(min_length=1)
     team_id: str | None = None
     canary_deployment: str | None = None
     stages: list[float] | None = None
-    token_env: str = "VERCEL_TOKEN"
-    api_url: str = API_URL
-    timeout: float = Field(default=5.0, gt=0, le=60)
-    retry_budget: float = Field(default=10.0, ge=0, le=600)
+    token_env: EnvName = "VERCEL_TOKEN"
+    api_url: HttpUrl = API_URL
+    timeout: Seconds = 5.0
+    retry_budget: Seconds = 10.0
 
-    @field_validator("stages")
+    @field_validator("stages", mode="before")
     @classmethod
-    def _stages(cls, value: list[float] | None) -> list[float] | None:
+    def _stages(cls, value: Any) -> list[float] | None:
         if value is None:
             return None
-        stages = [check_percent(v) for v in value]
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"stages must be a list of weights such as [1%, 5%, 25%, 100%], got {value!r}")
+        stages = [check_percent(parse_percent(v)) for v in value]
         if not stages or any(b <= a for a, b in zip(stages, stages[1:], strict=False)) or stages[0] <= 0:
             raise ValueError(f"stages must rise strictly from above 0 to 100 percent, got {value}")
         return stages if stages[-1] == 100 else [*stages, 100.0]
@@ -285,6 +290,7 @@ def _retry_after(response: httpx.Response, default: float) -> float:
 
 
 def build(settings: dict[str, Any], **context: Any) -> VercelRouter:
+    validate_settings(Settings, settings, "vercel router")
     parsed = Settings.model_validate(settings)
     plan = context.get("plan")
     if parsed.stages is None and plan is not None:
