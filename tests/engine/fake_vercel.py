@@ -133,6 +133,8 @@ class FakeVercel:
         await send({"type": "http.response.body", "body": raw})
 
     def handle(self, method: str, path: str, headers: dict[str, str], query: dict[str, str], body: Any):
+        if path == "/health":  # not Vercel's: the "site" the rollback's health check probes
+            return 200, {}, {"status": "ok", "production": self.production}
         if self.faults:
             return self.faults.pop(0)
         if headers.get("authorization") != f"Bearer {TOKEN}":

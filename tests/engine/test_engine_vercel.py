@@ -26,6 +26,11 @@ def vercel(monkeypatch):
         yield fake
 
 
+def health(fake):
+    """The rollback verifies production answers on stable (the fake serves /health)."""
+    return [{"name": "production", "url": fake.url + "/health", "expect_json": {"production": "dpl_stable"}}]
+
+
 def settings(fake, **extra):
     return {"type": "vercel", "project": PROJECT, "team_id": TEAM, "canary_deployment": "dpl_canary",
             "api_url": fake.url, "stages": [1, 5, 25, 100], "retry_budget": 3, **extra}
@@ -52,7 +57,7 @@ def test_gated_ramp_by_the_engine_walks_vercel_stages_one_approval_at_a_time(pla
 
 def test_failing_gate_rolls_back_through_vercel(plan, sqlite_store, vercel):
     vercel_plan = plan_with(plan, rollback__router=settings(vercel), rollback__deployer={"type": "noop"},
-                            rollback__health_checks=[])
+                            rollback__health_checks=health(vercel))
 
     def judge(n, obs):
         if obs.canary.errors >= 30:
@@ -78,7 +83,7 @@ def test_emergency_rollback_aborts_within_the_ttr_budget(plan, sqlite_store, ver
     assert router.get_weight() == 5.0
     deployer_settings = {"type": "vercel", "project": PROJECT, "team_id": TEAM, "api_url": vercel.url}
     vercel_plan = plan_with(plan, rollback__router=settings(vercel), rollback__deployer=deployer_settings,
-                            rollback__health_checks=[])
+                            rollback__health_checks=health(vercel))
     lines: list[str] = []
     started = time.monotonic()
     result = emergency_rollback(vercel_plan, sqlite_store, reason="canary 5xx", actor="priya",
