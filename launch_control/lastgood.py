@@ -244,6 +244,22 @@ def manual_steps(router: dict[str, Any]) -> str:
         )
     if kind == "noop":
         return "  the plan's router is noop (a dry run): no traffic to switch; switch your real router by hand."
+    if kind == "haproxy":  # the haproxy router's map threshold (launch_control.traffic.haproxy)
+        sock = router.get("socket", "/run/haproxy/admin.sock")
+        where = sock if str(sock).startswith("/") else f"tcp:{sock}"
+        map_path = router.get("map_path", "/etc/haproxy/launch-canary.map")
+        key = router.get("key", "canary")
+        return (
+            f"  echo 'set map {map_path} {key} 0' | socat stdio {where}    # no reload needed\n"
+            f"  echo 'show map {map_path}' | socat stdio {where}           # check it says {key} 0"
+        )
+    if kind == "vercel":  # abort the rolling release = instant rollback (launch_control.traffic.vercel)
+        project = router.get("project", "<the router's project>")
+        return (
+            f"  in a directory linked to Vercel project {project} (vercel link):\n"
+            f"  vercel rolling-release abort --dpl {router.get('canary_deployment') or '<canary deployment>'}\n"
+            "  (an instant rollback to the previous production deployment; or: vercel rollback <that deployment>)"
+        )
     if kind != "gateway":
         return f"  the plan's router is {kind}: set its canary weight to 0 with that platform's own tools."
     url = str(router.get("url") or f"http://127.0.0.1:{PORTS['gateway']}").rstrip("/")

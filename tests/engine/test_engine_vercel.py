@@ -215,6 +215,13 @@ def test_an_automatically_advancing_release_is_refused(vercel):
     assert [c[1] for c in vercel.calls_to("/rollback/dpl_abc123")] == [f"/v9/projects/{PROJECT}/rollback/dpl_abc123"]
 
 
+def test_the_manual_fallback_names_the_vercel_abort():
+    from launch_control.lastgood import manual_steps
+
+    steps = manual_steps({"type": "vercel", "project": "prj_promptforge", "canary_deployment": "dpl_canary"})
+    assert "vercel rolling-release abort --dpl dpl_canary" in steps and "prj_promptforge" in steps
+
+
 def test_missing_token_names_the_variable(monkeypatch):
     monkeypatch.delenv("VERCEL_TOKEN", raising=False)
     with pytest.raises(RouterError, match="set the environment variable VERCEL_TOKEN"):

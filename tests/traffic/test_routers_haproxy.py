@@ -209,6 +209,19 @@ def test_a_map_without_the_entry_gets_it_added(haproxy):
     assert haproxy.map.read_text() == "canary 0\n"  # persist: false leaves the file alone
 
 
+def test_the_manual_fallback_command_works_on_the_real_haproxy(haproxy):
+    from launch_control.lastgood import manual_steps
+
+    router = haproxy.router()
+    router.set_weight(40)
+    steps = manual_steps(haproxy.settings)
+    line = next(line for line in steps.splitlines() if "set map" in line)
+    command = line.split("'")[1]
+    assert command == f"set map {haproxy.map} canary 0" and f"socat stdio {haproxy.socket}" in line
+    assert router.command(command).strip() == ""  # what socat would send
+    assert router.get_weight() == 0.0
+
+
 def test_dead_socket_and_wrong_map_are_clear_errors(haproxy, tmp_path):
     missing = haproxy.router(socket=str(tmp_path / "no-such.sock"))
     with pytest.raises(RouterError, match=r"not answering.*stats socket .*level admin"):
