@@ -28,10 +28,11 @@ tolerance`` is the worst case of the null; stable's rate ``p_s0`` is a plug-in e
 one Poisson standard deviation upward (conservative: ``Psi`` grows with it). The only
 approximation is that plug-in; stable usually carries 75–99 % of the traffic, so it is tight.
 
-The mixture is uniform over ``LAMBDAS``, a doubling grid: the best grid point gets at least 83 %
-of the optimal exponent, at a cost of ``log(len(LAMBDAS))`` nats of evidence. The grid is sized
-for the effects a canary gate is for: the best bet against a rate ``p0`` when the truth is
-``p1`` is ``l = log(p1 / p0)``, so 1/8 … 2 covers relative effects from about +13 % to ×7.
+The mixture is weighted over ``LAMBDAS``, a doubling grid 1/1024 … 2: the best grid point gets at
+least 83 % of the optimal exponent, at a cost of ``log(1 / weight)`` nats of evidence (~1.8 for
+the main bets 1/8 … 2, which cover relative effects from about +13 % to ×7: the best bet against
+a rate ``p0`` when the truth is ``p1`` is ``l = log(p1 / p0)``); the small bets keep the bound
+narrowing with n. Stable's share of Psi is the smaller of the sub-Poisson and Bennett bounds.
 
 Pure Python (``math`` only): cheap enough to run on every interval of thousands of simulated
 canaries (``bench/gate_detection.py``).
@@ -46,7 +47,7 @@ from typing import Literal
 # Mixture grid over the bet size lambda: a doubling grid 1/1024 … 2, weighted. The best bet against
 # a null rate p0 when the truth is p1 is l = log(p1 / p0); the main points 1/8 (a rate ~13 % above
 # the null's — the tolerances a plan uses: 0.2 points over a 1 % baseline is +20 %) … 2 (a canary
-# ~7× worse) carry 70 % of the weight, so detection pays log(1/0.14) ≈ 2.0 nats where the old
+# ~7× worse) carry 82 % of the weight, so detection pays log(1/0.165) ≈ 1.8 nats where the old
 # uniform five-point grid paid log 5 ≈ 1.6. The small bets 1/16 … 1/1024 carry the rest, with
 # weights falling off slowly: a bound built on the mixture keeps narrowing like sqrt(log n / n)
 # because for n requests the bet ~ 1/sqrt(n) is on the grid. Without them (the grid stopped at
