@@ -17,7 +17,9 @@ What each call does (endpoints from Vercel's REST reference, "Rolling Releases")
   there is none or it was aborted, 100 once complete).
 
 Settings (``Settings``): ``project`` (id or name), ``team_id``, ``canary_deployment`` (the
-deployment id to ramp, ``dpl_...``; default: the canary of a release Vercel already started),
+deployment id to ramp, ``dpl_...``; or ``canary_version`` to find the newest READY production
+deployment whose ``meta[version_key]`` is that version; default: the canary of a release Vercel
+already started),
 ``stages`` (default: the plan's step weights when built with ``plan=``), ``token_env`` (default
 ``VERCEL_TOKEN``; the token never sits in the plan), ``api_url``, ``timeout`` (per request),
 ``retry_budget`` (seconds one call may spend on 429/5xx/network retries, default 10 — the
@@ -53,6 +55,8 @@ class Settings(SettingsModel):
     project: str = Field(min_length=1)
     team_id: str | None = None
     canary_deployment: str | None = None
+    canary_version: str | None = None  # or find it: the newest READY production deployment with this version
+    version_key: str = "githubCommitRef"  # ... in deployment meta (as the vercel deployer reads it)
     stages: list[float] | None = None
     token_env: EnvName = "VERCEL_TOKEN"
     api_url: HttpUrl = API_URL
@@ -154,12 +158,37 @@ class VercelRouter:
         canary = (release or {}).get("canaryDeployment") or {}
         if canary.get("id"):
             return str(canary["id"])
+        if self.s.canary_version:
+            return self._deployment_of(self.s.canary_version)
         raise RouterError("vercel router: no canary deployment to ramp; set canary_deployment: dpl_... (the "
                           "production deployment of the new version, e.g. from `vercel deploy --prod`)")
+
+    def _deployment_of(self, version: str) -> str:
+        """The newest READY production deployment whose meta[version_key] is ``version``."""
+        params = {"projectId": self.s.project, "target": "production", "state": "READY", "limit": 100}
+        if self.s.team_id:
+            params["teamId"] = self.s.team_id
+        try:
+            response = self.client.get("/v6/deployments", params=params)
+        except httpx.HTTPError as exc:
+            raise RouterError(f"Vercel API GET /v6/deployments failed: {exc}") from exc
+        if response.status_code != 200:
+            raise self._error("GET", "/v6/deployments", response)
+        found = [d for d in response.json().get("deployments") or []
+                 if str((d.get("meta") or {}).get(self.s.version_key)) == version]
+        if not found:
+            raise RouterError(f"vercel router: no READY production deployment of {self.s.project!r} has "
+                              f"meta.{self.s.version_key} = {version!r}; deploy it (vercel deploy --prod) or set "
+                              "canary_deployment: dpl_...")
+        newest = max(found, key=lambda d: d.get("created") or d.get("createdAt") or 0)
+        self.s = self.s.model_copy(update={"canary_deployment": str(newest["uid"])})  # ours from now on
+        return self.s.canary_deployment
 
     def _ours(self, release: dict[str, Any]) -> bool:
         """Whether ``release`` ramps this router's canary (any, when none is configured)."""
         canary = (release.get("canaryDeployment") or {}).get("id")
+        if self.s.canary_deployment is None and self.s.canary_version:
+            self._deployment_of(self.s.canary_version)  # sets canary_deployment, or says it is missing
         return self.s.canary_deployment is None or canary == self.s.canary_deployment
 
     def _stages(self) -> list[float]:

@@ -215,6 +215,16 @@ def test_an_automatically_advancing_release_is_refused(vercel):
     assert [c[1] for c in vercel.calls_to("/rollback/dpl_abc123")] == [f"/v9/projects/{PROJECT}/rollback/dpl_abc123"]
 
 
+def test_the_canary_can_be_found_by_its_version(vercel):
+    router = build_router({**settings(vercel, canary_version="v3.0.0"), "canary_deployment": None})
+    router.set_weight(1)
+    (start,) = vercel.calls_to("/rolling-release/start")
+    assert start[2] == {"canaryDeploymentId": "dpl_canary"} and router.get_weight() == 1.0
+    missing = build_router({**settings(vercel, canary_version="v9.9.9"), "canary_deployment": None})
+    with pytest.raises(RouterError, match=r"no READY production deployment .* = 'v9.9.9'"):
+        missing.set_weight(5)
+
+
 def test_the_manual_fallback_names_the_vercel_abort():
     from launch_control.lastgood import manual_steps
 
