@@ -1,12 +1,15 @@
 """The launch-day flows. Each task calls one core function; the flow only orchestrates.
 
     launch_day: preflight → freeze_and_tag → deploy_canary → canary_ramp → post-launch hand-off
-    canary_ramp: begin → for each step: [go/no-go pause] → enter step → hold (judge every interval)
-                 a failed gate → the emergency_rollback sub-flow → this flow ends Failed with the reason
+    canary_ramp: the engine's ramp (``Engine.run``), its go/no-go as a Prefect pause;
+                 a failed gate → the emergency_rollback sub-flow → this flow ends Failed with the reason;
+                 someone else's rollback / abort → the engine stops within one interval → Failed, saying who
 
-Retries wrap side effects only (deployer, git, notifications); judging tasks are not retried —
-the engine records everything in the store and resumes from it, so a re-run continues where the
-last run stopped. Parameters are plain strings and numbers (plan path, store URL), so every
+Every stage and action goes through ``launch_control.stages`` / ``launch_control.operations``, the
+same functions the CLI and the console call (one audit name each, the timeline recorded as it
+happens). Retries wrap side effects only (deployer, git); the ramp is not retried — the engine
+records everything (with the step's evidence) and resumes from it, so a re-run continues where
+the last run stopped. Parameters are plain strings and numbers (plan path, store URL), so every
 deployment and every worker builds its own plan and store.
 """
 
@@ -24,14 +27,24 @@ from prefect.states import Completed, Failed
 from prefect.tasks import exponential_backoff
 
 import flows  # noqa: F401  (quiet Prefect defaults before prefect is imported)
+from launch_control import operations as ops
+from launch_control import stages
 from launch_control.engine import Approval, Engine, RampResult
+from launch_control.errors import UsageError
 from launch_control.plan import Plan, load_plan
 from launch_control.store import Store
+from launch_control.timeline import record_stage
+
+FLOW = ops.Actor("flow:launch_day", "flow")
 
 
 def context(plan_path: str | None, store_url: str | None) -> tuple[Plan, Store]:
     plan = load_plan(plan_path)
     return plan, Store(store_url, launch_id=plan.launch_id)
+
+
+def control(plan_path: str | None, store_url: str | None) -> ops.Control:
+    return ops.Control(*context(plan_path, store_url))
 
 
 def _say(line: str) -> None:
@@ -41,14 +54,9 @@ def _say(line: str) -> None:
         print(line)
 
 
-def _engine(plan_path: str | None, store_url: str | None, time_scale: float | None, **kw: Any) -> Engine:
-    """An engine for one task; time scale and minimum interval come from the store after begin."""
-    plan, store = context(plan_path, store_url)
-    return Engine(plan, store, time_scale=time_scale, actor="flow:canary_ramp", out=_say, auto_rollback=False, **kw)
-
-
 def _final(result: RampResult) -> dict[str, Any]:
-    return {"outcome": result.outcome, "reason": result.reason, "step": result.step, "weight": result.weight}
+    return {"outcome": result.outcome, "reason": result.reason, "step": result.step, "weight": result.weight,
+            "trigger": result.trigger}  # fmt: skip
 
 
 # --- tasks: one core call each ------------------------------------------------------------------------
@@ -56,57 +64,18 @@ def _final(result: RampResult) -> dict[str, Any]:
 
 @task(cache_policy=NONE)
 def preflight_task(plan_path: str | None, store_url: str | None, smoke_base_url: str | None = None) -> dict:
-    from launch_control.preflight import run_preflight
-
-    plan, store = context(plan_path, store_url)
-    report = run_preflight(plan, store, smoke_base_url=smoke_base_url, out=_say)
+    report = stages.preflight(control(plan_path, store_url), FLOW, smoke_base_url=smoke_base_url, out=_say)
     return {"ok": report.ok, "failed": [f"{r.item_id}: {r.detail}" for r in report.failed]}
 
 
 @task(cache_policy=NONE, retries=2, retry_delay_seconds=exponential_backoff(backoff_factor=1))
 def freeze_and_tag_task(plan_path: str | None, store_url: str | None, repo: str | None = None) -> str:
-    from launch_control.release import freeze_and_tag
-
-    plan, store = context(plan_path, store_url)
-    return freeze_and_tag(plan, store, actor="flow:launch_day", repo=repo).detail
+    return stages.freeze(control(plan_path, store_url), FLOW, repo=repo).detail
 
 
 @task(cache_policy=NONE, retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=1))
 def deploy_canary_task(plan_path: str | None, store_url: str | None) -> str:
-    from launch_control.deploy import build_deployer
-
-    plan, store = context(plan_path, store_url)
-    detail = build_deployer(plan.rollback.deployer).deploy("canary", plan.release.version)
-    store.audit("flow:launch_day", "deploy.canary", version=plan.release.version, detail=detail)
-    return detail
-
-
-@task(cache_policy=NONE)
-def begin_task(
-    plan_path: str | None, store_url: str | None, time_scale: float | None, restart: bool, min_interval: float | None
-) -> Any:
-    engine = _engine(plan_path, store_url, time_scale, min_interval=min_interval)
-    start = engine.begin(restart=restart)
-    if isinstance(start, RampResult):
-        return _final(start)
-    return {"start": start, "resumed": engine.store.state()["current_step"] == start}
-
-
-@task(cache_policy=NONE)
-def enter_step_task(plan_path: str | None, store_url: str | None, time_scale: float | None, step: int) -> Any:
-    result = _engine(plan_path, store_url, time_scale).enter_step(step)
-    return _final(result) if result else None
-
-
-@task(cache_policy=NONE)
-def hold_step_task(plan_path: str | None, store_url: str | None, time_scale: float | None, step: int) -> dict:
-    result = _engine(plan_path, store_url, time_scale).hold_step(step)
-    return {"outcome": result.outcome, "reason": result.reason, "final": _final(result.final) if result.final else None}
-
-
-@task(cache_policy=NONE)
-def complete_task(plan_path: str | None, store_url: str | None, time_scale: float | None) -> dict:
-    return _final(_engine(plan_path, store_url, time_scale).complete())
+    return stages.deploy_canary(control(plan_path, store_url), FLOW)
 
 
 @task(cache_policy=NONE)
@@ -148,9 +117,11 @@ class GoNoGo(RunInput):
 
 
 def _flow_approver(engine: Engine, timeout: float):
+    """Go/no-go as a Prefect pause: the run shows Paused, ``launch-control approve`` (through
+    ``operations.approve``) resumes it with the answer as its input."""
+
     def approve(step: int, _canary_step: Any) -> Approval:
-        waiting = (engine.store.state().get("extra") or {}).get("awaiting_approval") or {}
-        engine._extra(awaiting_approval={**waiting, "flow_run_id": str(flow_run.id)})
+        engine.note_waiting(flow_run_id=str(flow_run.id))
         _say(f"paused for go/no-go on step {step + 1}: launch-control approve [--no-go]")
         answer = pause_flow_run(wait_for_input=GoNoGo, timeout=int(timeout), poll_interval=1)
         if answer is None:
@@ -168,46 +139,43 @@ def canary_ramp(
     restart: bool = False,
     min_interval: float | None = None,
 ) -> Any:
-    """The ramp, one task per step; a failed gate runs the rollback sub-flow and ends Failed."""
-    begun = begin_task(plan_path, store_url, time_scale, restart, min_interval)
-    if "outcome" in begun:
-        return _ended(plan_path, store_url, begun)
-    plan, _store = context(plan_path, store_url)
-    start, resumed = begun["start"], begun["resumed"]
-    for i in range(start, len(plan.canary.steps)):
-        fresh = not (resumed and i == start)
-        engine = _engine(plan_path, store_url, time_scale)
-        if fresh and i > 0 and engine.needs_approval(i):
-            engine._approver = _flow_approver(engine, plan.canary.go_no_go_timeout)
-            answer = engine.await_approval(i)
-            if not answer.approved:
-                return _rollback_and_fail(
-                    plan_path, store_url, f"no-go for step {i + 1} by {answer.by}: {answer.note}", "no-go"
-                )
-        if fresh:
-            failed = enter_step_task(plan_path, store_url, time_scale, i)
-            if failed:
-                return _ended(plan_path, store_url, failed)
-        held = hold_step_task(plan_path, store_url, time_scale, i)
-        if held["final"]:
-            return _ended(plan_path, store_url, held["final"])
-    return Completed(message="all steps green: 100%", data=complete_task(plan_path, store_url, time_scale))
+    """The engine's ramp. A failed gate runs the rollback sub-flow and ends Failed; a rollback,
+    abort or promotion by someone else ends the run within one interval, saying who and why."""
+    plan, store = context(plan_path, store_url)
+    engine = Engine(plan, store, time_scale=time_scale, actor="flow:canary_ramp", out=_say, auto_rollback=False,
+                    min_interval=min_interval)  # fmt: skip
+    engine.approver = _flow_approver(engine, plan.canary.go_no_go_timeout)
+    return _ended(plan_path, store_url, _final(engine.run(restart=restart)))
 
 
 def _ended(plan_path: str | None, store_url: str | None, final: dict) -> Any:
     if final["outcome"] == "completed":
         return Completed(message=final["reason"], data=final)
     if final["outcome"] == "rollback_needed":
-        return _rollback_and_fail(plan_path, store_url, final["reason"], "gate")
+        return _rollback_and_fail(plan_path, store_url, final["reason"], final.get("trigger") or "gate")
     return Failed(message=f"{final['outcome']}: {final['reason']}")
 
 
 def _rollback_and_fail(plan_path: str | None, store_url: str | None, reason: str, trigger: str) -> Any:
     state = emergency_rollback(plan_path, store_url, reason=reason, trigger=trigger, return_state=True)
+    what = "no-go" if trigger == "no-go" else "gate failed"
     if state.is_failed():
-        return Failed(message=f"gate failed: {reason}; ROLLBACK FAILED: {state.message}")
+        return Failed(message=f"{what}: {reason}; ROLLBACK FAILED: {state.message}")
     summary = state.result()
-    return Failed(message=f"gate failed: {reason}; rolled back, TTR {summary['ttr_seconds']:.2f} s")
+    return Failed(message=f"{what}: {reason}; rolled back, TTR {summary['ttr_seconds']:.2f} s")
+
+
+def run_canary_ramp(**parameters: Any) -> tuple[bool, str]:
+    """The seam the CLI reaches the ramp flow through (``launch_control.seams``)."""
+    state = canary_ramp(**parameters, return_state=True)
+    return state.is_completed(), state.message or ""
+
+
+def resume_flow_run(flow_run_id: str, run_input: dict[str, Any]) -> None:
+    """The seam ``operations.approve`` resumes a paused go/no-go through."""
+    from prefect.flow_runs import resume_flow_run as resume
+
+    resume(flow_run_id, run_input=run_input)
 
 
 @flow(name="preflight", log_prints=True)
@@ -266,10 +234,12 @@ def launch_day(
     """
     plan, store = context(plan_path, store_url)
     pre = preflight_task(plan_path, store_url, smoke_base_url)
-    if not pre["ok"]:
-        if not force or not reason.strip():
-            return Failed(message="preflight failed, canary not started: " + "; ".join(pre["failed"]))
-        store.audit("flow:launch_day", "engine.forced_start", reason=reason, blockers=pre["failed"])
+    try:  # the one "may the canary start?" (forced with a reason, audited)
+        ops.start_ramp(ops.Control(plan, store), FLOW, force=force, reason=reason)
+    except ops.OperationRefused as exc:
+        return Failed(message=f"canary not started: {exc}")
+    except UsageError as exc:
+        return Failed(message=f"canary not started: {exc}; preflight: " + "; ".join(pre["failed"]))
     freeze_and_tag_task(plan_path, store_url, repo)
     deploy_canary_task(plan_path, store_url)
     ramp = canary_ramp(plan_path, store_url, time_scale, restart=restart, min_interval=min_interval, return_state=True)
@@ -278,7 +248,7 @@ def launch_day(
     from launch_control import monitoring
 
     monitoring.begin(store)
-    store.record_timeline("post-launch-monitoring", "running", detail="post-launch monitoring clock started")
+    record_stage(plan, store, "post_launch_monitoring", "running", "post-launch monitoring clock started (flow)")
     runs = []
     for i in range(monitoring_checks or 0):
         if i:

@@ -109,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     parser.add_argument("--reason", default="", help="why (recorded in the audit trail)")
     parser.add_argument("--force", action="store_true", help="with --start-canary: start despite a failed preflight")
+    parser.add_argument(
+        "--replace-step",
+        action="store_true",
+        help="with --traffic during a ramp: the new weight replaces the current step's (otherwise the ramp pauses)",
+    )
     parser.add_argument("--time-scale", type=float, default=None, help="compress holds by this factor (rehearsals)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in _command_modules():

@@ -1,38 +1,40 @@
-"""The launch engine: the plan's canary ramp as a small state machine, recorded step by step.
+"""The launch engine: the plan's canary ramp, one reconciling pass per analysis interval.
 
-    begin ──► enter step i (router.set_weight) ──► hold: every analysis interval
-      ▲          observe → record samples → judge → record decision → incident on a SEV fail
-      │            ├─ pass for the whole hold ────────────► [go/no-go] ──► step i+1 … 100% ─► complete
-      │            ├─ fail at the failure limit / SEV-1 ──► rollback (rollback.emergency_rollback)
-      │            └─ hold (no data, too little traffic, source down) ─► keep holding; pause at the limit
-      └── resume after a crash: re-assert the recorded weight through the router, continue the step
+    begin (take the lease) ──► enter step i ──► every interval:
+        read the launch state ─► ended by someone (rollback, abort, promote)? ─► stop, say who and why
+                               ─► a gradual rollback asked for?               ─► carry it out
+                               ─► traffic moved / paused / resumed?          ─► adapt (re-assert the step)
+        read the weight the router really serves ─► observe ─► judge ─► persist evidence + heartbeat
+          ├─ green for the whole hold ─► [go/no-go] ─► step i+1 … 100% ─► complete
+          ├─ fail at the failure limit / SEV-1 ─► rollback
+          └─ hold (no data, too little traffic) ─► keep holding; pause at the inconclusive limit
 
-Everything the engine decides is in the store: launch state (phase, step, weight, time observed
-in the step, heartbeat), every weight change (audit ``engine.weight``), every sample and every
-gate decision. The store is the engine's memory, so a new process resumes where a dead one
-stopped; time the engine did not watch does not count towards a hold.
+Nothing a step accumulates lives only in memory: green time, intervals, streaks and the gate's
+sequential evidence (``Gate.snapshot()``) are written with the state every interval, through the
+lease (compare-and-swap on the revision), so a process that dies mid-step is continued by the
+next with the same evidence, and two engines never both run a launch. Traffic changes go through
+``launch_control.operations`` (one audit name, the same retries as a person's change).
 
-Pure enough to test without Prefect: the router, metric source, gate, clock and approver are
-parameters. ``time_scale`` compresses holds and intervals for rehearsals (60 → a 30-minute hold
-takes 30 s). The flows in ``flows/`` call ``begin``/``enter_step``/``hold_step``/... one task
-each; ``run()`` is the same pipeline in-process.
+Pure enough to test without Prefect: router, metric source, gate, clock and approver are
+parameters; ``time_scale`` compresses holds and intervals for rehearsals.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from launch_control import feasibility
-from launch_control.errors import LaunchControlError, RouterError, UsageError
-from launch_control.observations import Observation
+from launch_control import operations as ops
+from launch_control.engine_parts import Approval, RampResult, StepResult, StoreApprover, ended_by_other
+from launch_control.errors import RouterError, UsageError
+from launch_control.lease import EngineBusy, EngineLease, LeaseLost, pid_alive
+from launch_control.state import Evidence, LaunchState, Phase, check_transition
 from launch_control.store import utcnow
+from launch_control.timeline import record_stage
 
 if TYPE_CHECKING:
     from launch_control.plan import CanaryStep, Plan
@@ -41,14 +43,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Phases written to launch_state.phase by the engine and the rollback.
-ACTIVE_PHASES = ("ramping", "awaiting_approval", "rolling_back")
+ACTIVE_PHASES = ("ramping", "paused", "awaiting_approval", "rolling_back")
 MIN_INTERVAL = 0.2  # seconds: a compressed interval below this measures nothing useful
-ROUTER_ATTEMPTS = 3
 
-
-class EngineBusy(LaunchControlError):
-    """Another live engine is running this launch."""
+__all__ = ["Approval", "Clock", "Engine", "EngineBusy", "LeaseLost", "RampResult", "StepResult", "StoreApprover",
+           "build_engine", "pid_alive"]  # fmt: skip
 
 
 class Clock:
@@ -62,59 +61,22 @@ class Clock:
             time.sleep(seconds)
 
 
-@dataclass
-class RampResult:
-    """How a ramp ended: ``completed``, ``rolled_back``, ``rollback_failed``, or ``rollback_needed``
-    (an engine with ``auto_rollback=False`` leaves the rollback to its caller, e.g. a flow)."""
+class _Ended(Exception):  # noqa: N818 — a signal inside the engine, not an error
+    """Someone else ended the ramp (or this engine stopped mid-pass): unwind to the caller."""
 
-    outcome: str
-    reason: str
-    step: int | None
-    weight: float
-    rollback: RollbackResult | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome == "completed"
-
-
-@dataclass
-class StepResult:
-    """How one step's hold ended: ``advance`` or a final ``RampResult`` (rollback, stop)."""
-
-    outcome: str  # "advance" | "end"
-    reason: str
-    intervals: int = 0
-    final: RampResult | None = None
-
-
-@dataclass
-class Approval:
-    approved: bool
-    by: str
-    note: str = ""
-
-
-@dataclass
-class _Hold:
-    """Counters for one step's hold (reset when the step starts, kept across a pause)."""
-
-    observed: float = 0.0
-    intervals: int = 0
-    passes: int = 0
-    holds_in_row: int = 0
-    last: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    def __init__(self, final: RampResult):
+        super().__init__(final.reason)
+        self.final = final
 
 
 def _default_gate(plan: Plan) -> Any:
-    from launch_control.analysis import Gate  # the gate logic (helper C's module)
+    from launch_control.analysis import Gate
 
     return Gate(plan.analysis)
 
 
 class Engine:
-    """Runs one launch's canary ramp. One engine per launch at a time (a heartbeat lease says so)."""
+    """Runs one launch's canary ramp. One engine per launch at a time (the lease says so)."""
 
     def __init__(
         self,
@@ -141,35 +103,36 @@ class Engine:
         self.plan, self.store, self.actor = plan, store, actor
         self.clock = clock or Clock()
         self._time_scale = time_scale
-        self._router, self._source, self._gate = router, source, gate
+        self._source, self._gate = source, gate
         self._deployer = deployer
         self._rollback_fn = rollback
-        self._approver = approver
+        self.approver = approver
         self._incidents = incidents
         self._notifier = notifier
         self.out = out or (lambda line: log.info("%s", line))
         self._incident_rollback: RampResult | None = None
-        # False (the Prefect flows): a needed rollback ends the step with outcome
-        # "rollback_needed" and the flow runs its rollback sub-flow instead.
+        # False (the Prefect flows): a needed rollback ends with outcome "rollback_needed" and the
+        # flow runs its rollback sub-flow instead.
         self.auto_rollback = auto_rollback
-        # Compressing the interval as much as the holds leaves too few requests per interval at 1%
-        # for the gate to judge; rehearsals keep the interval at least this long (seconds).
+        # Compressing the interval as much as the holds leaves too few requests per interval at 1%;
+        # rehearsals keep the interval at least this long (seconds).
         self._min_interval = min_interval
+        self.ctl = ops.Control(plan, store, router=router, sleep=self.clock.sleep)
+        self.who = ops.Actor(actor, "engine")
+        self.lease = EngineLease(store, lambda: self.interval)
 
     # --- parts built on first use ---------------------------------------------------------------------
 
     @property
     def time_scale(self) -> float:
         if self._time_scale is None:
-            recorded = self.store.state()["extra"].get("time_scale")
-            self._time_scale = float(recorded or 1.0)
+            self._time_scale = self.store.launch_state().time_scale
         return self._time_scale
 
     @property
     def min_interval(self) -> float:
         if self._min_interval is None:
-            recorded = self.store.state()["extra"].get("min_interval")
-            self._min_interval = float(recorded or MIN_INTERVAL)
+            self._min_interval = self.store.launch_state().min_interval or MIN_INTERVAL
         return max(MIN_INTERVAL, self._min_interval)
 
     @property
@@ -181,11 +144,11 @@ class Engine:
 
     @property
     def router(self) -> Any:
-        if self._router is None:
+        if self.ctl._router is None:
             from launch_control.traffic import build_router
 
-            self._router = build_router(self.plan.rollback.router, store=self.store, actor=self.actor)
-        return self._router
+            self.ctl._router = build_router(self.plan.rollback.router, store=self.store, actor=self.actor)
+        return self.ctl._router
 
     @property
     def source(self) -> Any:
@@ -205,7 +168,7 @@ class Engine:
     def notifier(self) -> Any:
         if self._notifier is None:
             try:
-                from launch_control.notify import Notifier  # type: ignore[attr-defined]
+                from launch_control.notify import Notifier
 
                 self._notifier = Notifier(self.plan, self.store)
             except Exception as exc:  # not installed / misconfigured: the ramp goes on, said once
@@ -217,14 +180,12 @@ class Engine:
     def incidents(self) -> Any:
         if self._incidents is None:
             try:
-                from launch_control.incidents import IncidentManager  # type: ignore[import-not-found]
+                from launch_control.incidents import IncidentManager
 
                 self._incidents = IncidentManager(
-                    self.plan,
-                    self.store,
-                    notifier=self.notifier,
+                    self.plan, self.store, notifier=self.notifier,
                     rollback=self._request_rollback if self.auto_rollback else None,
-                )
+                )  # fmt: skip
             except Exception as exc:
                 log.warning("incident management unavailable: %s", exc)
                 self._incidents = False
@@ -238,30 +199,16 @@ class Engine:
 
     # --- recording ----------------------------------------------------------------------------------------
 
-    def _extra(self, **values: Any) -> dict[str, Any]:
-        state = self.store.state()
-        extra = {**(state.get("extra") or {}), **values}
-        return self.store.update_state(extra=extra)
-
-    def _heartbeat(self, **values: Any) -> None:
-        lease = {"pid": os.getpid(), "host": socket.gethostname(), "at": utcnow().isoformat()}
-        self._extra(engine=lease, **values)
-
     def _say(self, line: str) -> None:
         with contextlib.suppress(Exception):
             self.out(line)
 
     def _timeline(self, step: int, status: str) -> None:
         weight = self.plan.canary.steps[step].weight
-        for entry in self.plan.timeline.entries:
-            matches = (
-                (entry.action == "canary_step" and entry.step == step)
-                or (entry.action == "canary_ramp" and step == 0)
-                or (entry.action == "full_rollout" and weight >= 100)
-            )
-            if matches:
-                with contextlib.suppress(Exception):
-                    self.store.record_timeline(entry.id, status, detail=f"step {step + 1}: {weight:g}%")
+        detail = f"step {step + 1}: {weight:g}% ({self.actor})"
+        record_stage(self.plan, self.store, "canary_step", status, detail, step=step)
+        if weight >= 100:
+            record_stage(self.plan, self.store, "full_rollout", status, detail)
 
     def _notify(self, kind: str, subject: str, text: str) -> None:
         notifier = self.notifier
@@ -269,65 +216,67 @@ class Engine:
             with contextlib.suppress(Exception):
                 notifier.send(kind, subject, text)
 
-    # --- the lease: one live engine per launch --------------------------------------------------------------
+    def _write(self, audit: tuple[str, dict[str, Any]] | None = None, *, release: bool = False,
+               phase: Phase | None = None, restart: bool = False, **values: Any) -> LaunchState:  # fmt: skip
+        """Persist through the lease: column fields by name, the rest into ``extra``. A phase change
+        is checked against the transition table on the state read in the same compare-and-swap;
+        a ramp someone else ended stops this engine (unless it is starting a new ramp), and a
+        person's pause survives the engine's own move back to ramping."""
+        columns = {"current_step", "canary_weight", "step_started_at", "launch_started_at", "paused"}
 
-    def _check_lease(self) -> None:
-        lease = (self.store.state().get("extra") or {}).get("engine")
-        if not lease or lease.get("pid") == os.getpid():
-            return
-        same_host = lease.get("host") == socket.gethostname()
-        if same_host and not _pid_alive(int(lease.get("pid", 0))):
-            return  # it died (crash, SIGKILL): take over
-        import datetime as dt
+        def change(state: LaunchState) -> dict[str, Any]:
+            fields = {k: values[k] for k in values if k in columns}
+            if phase is not None:
+                ended = None if restart else ended_by_other(state)
+                if ended is not None:
+                    raise _Ended(ended)
+                new = Phase.PAUSED if phase == Phase.RAMPING and state.phase == Phase.PAUSED and not restart else phase
+                check_transition(state.phase, new)
+                fields.update(phase=new.value, paused=new == Phase.PAUSED)
+            fields["extra_values"] = {k: v for k, v in values.items() if k not in columns}
+            return fields
 
-        try:
-            age = (utcnow() - dt.datetime.fromisoformat(lease["at"])).total_seconds()
-        except (KeyError, ValueError, TypeError):
-            return
-        if age < max(3 * self.interval, 5.0):
-            raise EngineBusy(
-                f"an engine (pid {lease.get('pid')} on {lease.get('host')}) is running this launch "
-                f"(heartbeat {age:.1f} s ago); watch it with launch-control --monitor or stop it first"
-            )
+        full = (self.actor, audit[0], {**audit[1], "via": "engine"}) if audit else None
+        return self.lease.write(change, audit=full, release=release)
+
+    def _set_weight(self, weight: float, step: int | None, why: str) -> float | None:
+        """Through the operations' router call (bounded retries), recorded as ``launch.set_traffic``."""
+        _ = self.router  # built with this engine's store and actor
+        served = ops.route(self.ctl, weight)
+        self._write((ops.ACTIONS["set_traffic"], {"weight": weight, "step": step, "why": why, "served": served}),
+                    canary_weight=weight, served={"weight": served, "at": utcnow().isoformat()})  # fmt: skip
+        return served
 
     # --- the pipeline ---------------------------------------------------------------------------------------
 
     def begin(self, *, restart: bool = False) -> int | RampResult:
-        """Start a ramp, or resume one: returns the step to run from, or how it already ended.
+        """Take the lease, then start a ramp or resume one: the step to run from, or how it ended.
 
-        Resuming re-asserts the recorded weight through the router before anything else, so the
-        traffic plane and the record agree even if the crash came between the two.
+        Resuming re-asserts the recorded weight through the router first, so the traffic plane and
+        the record agree even if the crash came between the two.
         """
-        self._check_lease()
-        state = self.store.state()
-        phase, step = state["phase"], state["current_step"]
-        if phase == "rolling_back":
+        state = self.lease.acquire()
+        if state.request and state.request.get("kind") == "gradual_rollback":
+            return self.gradual_rollback(str(state.request.get("reason") or ""), actor=state.request.get("by"))
+        if state.phase == Phase.ROLLING_BACK:
             self._say("a rollback was interrupted; finishing it")
             return self.roll_back("finishing an interrupted rollback", trigger="resume")
-        if phase in ("ramping", "awaiting_approval") and step is not None and not restart:
-            weight = float(state["canary_weight"])
-            self._set_weight(weight, step, "resume")
-            self._heartbeat()
-            self.store.audit(self.actor, "engine.resume", step=step, weight=weight)
-            self._say(f"resumed at step {step + 1} ({weight:g}%), traffic re-asserted")
+        if state.ramping and state.current_step is not None and not restart:
+            step = state.current_step
+            self._set_weight(state.canary_weight, step, "resume")
+            self.store.audit(self.actor, "engine.resume", step=step, weight=state.canary_weight,
+                             green_seconds=state.evidence.green_seconds)  # fmt: skip
+            self._say(f"resumed at step {step + 1} ({state.canary_weight:g}%), traffic re-asserted")
             return step
-        if phase == "complete" and not restart:
-            return RampResult("completed", "the ramp already reached 100%", step, float(state["canary_weight"]))
-        self.store.update_state(
-            phase="ramping",
-            current_step=None,
-            step_started_at=None,
-            launch_started_at=utcnow(),
-            paused=False,
-            extra={
-                **(state.get("extra") or {}),
-                "time_scale": self.time_scale,
-                "min_interval": self.min_interval,
-                "observed": 0.0,
-            },
-        )
-        self._heartbeat()
-        self.store.audit(self.actor, "engine.start", time_scale=self.time_scale, restart=restart)
+        if state.phase == Phase.COMPLETE and not restart:
+            self.lease.release()
+            return RampResult("completed", "the ramp already reached 100%", state.current_step, state.canary_weight)
+        self._write(("engine.start", {"time_scale": self.time_scale, "restart": restart}), phase=Phase.RAMPING,
+                    restart=True, current_step=None, step_started_at=None, launch_started_at=utcnow(),
+                    time_scale=self.time_scale, min_interval=self.min_interval, evidence=Evidence(), observed=None,
+                    ended=None, pause=None, approval=None, awaiting_approval=None, request=None,
+                    step_weight=None)  # fmt: skip
+        record_stage(self.plan, self.store, "canary_ramp", "running", f"started by {self.actor}")
         self._say(f"ramp started (time scale ×{self.time_scale:g}, analysis every {self.interval:.2f} s)")
         return 0
 
@@ -336,127 +285,146 @@ class Engine:
         start = self.begin(restart=restart)
         if isinstance(start, RampResult):
             return start
-        resumed = self.store.state()["current_step"] == start
-        for i in range(start, len(self.plan.canary.steps)):
-            fresh = not (resumed and i == start)
-            if fresh and i > 0 and self.needs_approval(i):
-                answer = self.await_approval(i)
-                if not answer.approved:
-                    return self.roll_back(f"no-go for step {i + 1} by {answer.by}: {answer.note}", trigger="no-go")
-            if fresh:
-                failed = self.enter_step(i)
-                if failed is not None:
-                    return failed
-            result = self.hold_step(i)
-            if result.final is not None:
-                return result.final
-        return self.complete()
+        resumed = self.store.launch_state().current_step == start
+        try:
+            for i in range(start, len(self.plan.canary.steps)):
+                fresh = not (resumed and i == start)
+                if fresh and i > 0 and self.needs_approval(i):
+                    answer = self.await_approval(i)
+                    if not answer.approved:
+                        return self.roll_back(f"no-go for step {i + 1} by {answer.by}: {answer.note}", trigger="no-go")
+                if fresh:
+                    failed = self.enter_step(i)
+                    if failed is not None:
+                        return failed
+                result = self.hold_step(i)
+                if result.final is not None:
+                    return result.final
+            return self.complete()
+        except _Ended as ended:
+            return self._stopped(ended.final)
+
+    def _stopped(self, final: RampResult) -> RampResult:
+        """Someone else ended the ramp: say so, record the step's timeline, give the lease up."""
+        self._say(f"STOPPED: {final.reason}")
+        if final.step is not None and final.outcome != "completed":
+            self._timeline(final.step, "failed")
+            record_stage(self.plan, self.store, "canary_ramp", "failed", final.reason)
+        self.lease.release()
+        return final
 
     def enter_step(self, step: int) -> RampResult | None:
         """Set the step's weight and record it; a router that will not take it → rollback."""
         weight = self.plan.canary.steps[step].weight
         try:
-            self._set_weight(weight, step, "step")
+            _ = self.router
+            served = ops.route(self.ctl, weight)
         except RouterError as exc:
             return self.roll_back(f"router failed to set {weight:g}% for step {step + 1}: {exc}", trigger="router")
-        self.store.update_state(current_step=step, canary_weight=weight, step_started_at=utcnow(), phase="ramping")
-        self._heartbeat(observed=0.0)
+        self._write((ops.ACTIONS["set_traffic"], {"weight": weight, "step": step, "why": "step", "served": served}),
+                    phase=Phase.RAMPING, current_step=step, canary_weight=weight, step_started_at=utcnow(),
+                    evidence=Evidence(step=step), served={"weight": served, "at": utcnow().isoformat()},
+                    step_weight=None, observed=None)  # fmt: skip
+        with contextlib.suppress(Exception):
+            self.gate.reset()
         self._timeline(step, "running")
-        hold = self.hold_seconds(step)
-        self._say(f"step {step + 1}/{len(self.plan.canary.steps)}: canary {weight:g}%, hold {hold:.1f} s")
+        steps, hold = len(self.plan.canary.steps), self.hold_seconds(step)
+        self._say(f"step {step + 1}/{steps}: canary {weight:g}%, hold {hold:.1f} s")
         if note := feasibility.at_step_start(self.plan, self.store, step, self.time_scale):  # thin: issue 16
             self._say(note)
         return None
 
-    def _set_weight(self, weight: float, step: int | None, why: str) -> None:
-        last: Exception | None = None
-        for attempt in range(ROUTER_ATTEMPTS):
-            try:
-                self.router.set_weight(weight)
-                break
-            except RouterError as exc:
-                last = exc
-                self.clock.sleep(0.1 * 2**attempt)
+    def _resume_evidence(self, step: int) -> Evidence:
+        saved = self.store.launch_state().evidence
+        if saved.step != step:
+            with contextlib.suppress(Exception):
+                self.gate.reset()
+            return Evidence(step=step)
+        if saved.gate is not None and hasattr(self.gate, "restore"):
+            self.gate.restore(saved.gate)
         else:
-            raise RouterError(str(last)) from last
-        self.store.audit(self.actor, "engine.weight", step=step, weight=weight, why=why)
+            with contextlib.suppress(Exception):
+                self.gate.reset()
+        return saved
 
     def hold_step(self, step: int) -> StepResult:
-        """Judge every analysis interval until the hold has been observed green, or the gate fails."""
+        """Judge every interval until the hold has been observed green, the gate fails, or someone
+        else ends the ramp (then the final result says who and why)."""
+        try:
+            return self._hold(step)
+        except _Ended as ended:
+            final = self._stopped(ended.final)
+            return StepResult("end", final.reason, 0, final)
+
+    def _hold(self, step: int) -> StepResult:
         hold = self.hold_seconds(step)
-        weight = self.plan.canary.steps[step].weight
-        state = self.store.state()
-        counters = _Hold(observed=float((state.get("extra") or {}).get("observed") or 0.0))
-        with contextlib.suppress(Exception):
-            self.gate.reset()
-        if hold <= 0 and weight >= 100:
+        planned = self.plan.canary.steps[step].weight
+        ev = self._resume_evidence(step)
+        if hold <= 0 and planned >= 100:
             self._timeline(step, "done")
             return StepResult("advance", "full rollout: no hold", 0)
         limit = self.plan.analysis.inconclusive_limit
         _ = self.source  # built now: a scraping source takes its baseline here, not at the first tick
+        green, intervals, passes, holds = ev.green_seconds, ev.intervals, ev.passes, ev.holds_in_row
         next_tick = self.clock.now() + self.interval
         while True:
             self.clock.sleep(next_tick - self.clock.now())
             next_tick += self.interval
-            verdict, obs = self._judge(step, weight)
-            counters.intervals += 1
-            paused = bool(self.store.state()["paused"])
+            state = self._reconcile(step)
+            paused = state.paused
+            served = ops.served_weight(self.ctl)
+            judged = served if served is not None else state.canary_weight
+            verdict, _obs = self._judge(step, judged, state=state, served=served)
+            intervals += 1
             if self._incident_rollback is not None:  # the SEV-1 policy already rolled back
                 final, self._incident_rollback = self._incident_rollback, None
-                return StepResult("end", final.reason, counters.intervals, final)
+                return StepResult("end", final.reason, intervals, final)
             if verdict.outcome == "fail" and getattr(verdict, "rollback", False):
-                return StepResult("end", verdict.reason, counters.intervals, self.roll_back(verdict.reason))
+                return StepResult("end", verdict.reason, intervals, self.roll_back(verdict.reason))
             if verdict.outcome == "pass":
-                counters.passes += 1
-                counters.holds_in_row = 0
+                passes, holds = passes + 1, 0
             elif verdict.outcome == "hold" and not (getattr(verdict, "details", None) or {}).get("gathering"):
                 # (gathering a pooled window from thin intervals is progress, not an inconclusive hold)
-                counters.holds_in_row += 1
-                if counters.holds_in_row == limit and not paused:
+                holds += 1
+                if holds == limit and not paused:
                     self.pause(f"{limit} inconclusive intervals in a row: {verdict.reason}", actor=self.actor)
                     paused = True
-            counters.last = verdict.outcome
             if not paused and verdict.outcome == "pass":
-                # Only green intervals count towards the hold: "held 30 minutes with gates green".
-                counters.observed += self.interval
-            self._heartbeat(observed=counters.observed)
-            ready = counters.observed >= hold or (getattr(verdict, "promote", False) and verdict.outcome == "pass")
-            if not paused and ready and counters.passes > 0 and counters.last != "fail":
+                green += self.interval  # only green intervals count: "held 30 minutes with gates green"
+            snapshot = self.gate.snapshot() if hasattr(self.gate, "snapshot") else None
+            ev = Evidence(step, green, intervals, passes, int(getattr(self.gate, "failures", 0) or 0), holds,
+                          verdict.outcome, snapshot)  # fmt: skip
+            self._write(evidence=ev, served={"weight": served, "at": utcnow().isoformat()})
+            ready = green >= hold or (getattr(verdict, "promote", False) and verdict.outcome == "pass")
+            if not paused and ready and passes > 0 and verdict.outcome != "fail":
                 self._timeline(step, "done")
-                self.store.audit(self.actor, "engine.step_done", step=step, weight=weight, intervals=counters.intervals)
-                self._say(f"step {step + 1} ({weight:g}%) green after {counters.intervals} intervals")
-                return StepResult("advance", f"{weight:g}% held {counters.observed:.1f} s green", counters.intervals)
+                self.store.audit(self.actor, "engine.step_done", step=step, weight=judged, intervals=intervals)
+                self._say(f"step {step + 1} ({judged:g}%) green after {intervals} intervals")
+                return StepResult("advance", f"{judged:g}% held {green:.1f} s green", intervals)
 
-    def _judge(self, step: int, weight: float) -> tuple[Any, Observation]:
-        try:
-            obs = self.source.observe(self.interval)
-        except Exception as exc:  # the contract says never raise; a broken adapter must not stop the ramp
-            obs = Observation(at=utcnow(), interval=self.interval, error=f"metric source failed: {exc}")
-        if obs.error is None:
-            with contextlib.suppress(Exception):
-                self.store.record_samples(obs.samples())
-        verdict = self.gate.judge(obs)
-        details = dict(getattr(verdict, "details", None) or {})
-        if obs.canary is not None:
-            details.setdefault("canary_requests", obs.canary.requests)
-            details.setdefault("canary_errors", obs.canary.errors)
-        if obs.stable is not None:
-            details.setdefault("stable_requests", obs.stable.requests)
-            details.setdefault("stable_errors", obs.stable.errors)
-        if obs.error:
-            details.setdefault("source_error", obs.error)
-        self.store.record_decision(
-            verdict.outcome, verdict.reason, step=step, weight=weight, severity=verdict.severity, details=details
-        )
-        mark = {"pass": "✓", "hold": "…", "fail": "✗"}.get(verdict.outcome, "?")
-        self._say(f"  {mark} {weight:g}% {verdict.outcome}: {verdict.reason}")
-        if verdict.outcome == "fail" and verdict.severity:
-            manager = self.incidents
-            if manager is not None:
-                metric = details.get("metric") or details.get("failed_metric") or "gate"
-                with contextlib.suppress(Exception):
-                    manager.report(f"canary:{metric}", verdict.severity, verdict.reason, actor=self.actor)
-        return verdict, obs
+    def _reconcile(self, step: int) -> LaunchState:
+        """The start of every pass: read the state; someone else's end, request or change first."""
+        state = self.store.launch_state()
+        ended = ended_by_other(state)
+        if ended is not None:
+            raise _Ended(ended)
+        if not self.lease.mine(state) and state.lease is not None:
+            self.lease.refuse_if_busy(state)
+        if state.request and state.request.get("kind") == "gradual_rollback":
+            raise _Ended(self.gradual_rollback(str(state.request.get("reason") or ""), actor=state.request.get("by")))
+        target = self.ctl.step_weight(state)
+        if state.phase == Phase.RAMPING and target is not None and abs(state.canary_weight - target) > 1e-9:
+            # resumed after someone moved traffic away from the step: the step's weight again
+            self._say(f"resumed: traffic back to the step's {target:g}% (was {state.canary_weight:g}%)")
+            self._set_weight(target, step, "reconcile")
+            state = self.store.launch_state()
+        return state
+
+    def _judge(self, step: int, weight: float, *, state: LaunchState | None = None,
+               served: float | None = None) -> tuple[Any, Any]:  # fmt: skip
+        from launch_control.engine_parts import judge_interval
+
+        return judge_interval(self, step, weight, state=state, served=served)
 
     # --- go/no-go, pause, completion -------------------------------------------------------------------------
 
@@ -466,41 +434,46 @@ class Engine:
 
     def await_approval(self, step: int) -> Approval:
         weight = self.plan.canary.steps[step].weight
-        self.store.update_state(phase="awaiting_approval")
-        self._extra(awaiting_approval={"step": step, "weight": weight, "since": utcnow().isoformat()})
-        self.store.audit(self.actor, "engine.awaiting_approval", step=step, weight=weight)
+        waiting = {"step": step, "weight": weight, "since": utcnow().isoformat()}
+        self._write(("engine.awaiting_approval", {"step": step, "weight": weight}), phase=Phase.AWAITING_APPROVAL,
+                    awaiting_approval=waiting, approval=None)  # fmt: skip
         self._say(f"waiting for go/no-go on step {step + 1} ({weight:g}%): launch-control approve [--no-go]")
         self._notify("go_no_go", f"Go/no-go: canary to {weight:g}%?", "Approve with: launch-control approve")
-        approver = self._approver or StoreApprover(self.store, self.clock, poll=min(1.0, self.interval))
+        approver = self.approver or StoreApprover(self.store, self.clock, poll=min(1.0, self.interval),
+                                                  heartbeat=lambda: self._write())  # fmt: skip
         answer = approver(step, self.plan.canary.steps[step])
-        self._extra(awaiting_approval=None)
-        self.store.update_state(phase="ramping")
-        self.store.audit(answer.by, "engine.go" if answer.approved else "engine.no_go", step=step, note=answer.note)
+        if ended_by_other(self.store.launch_state()) is not None:
+            raise _Ended(ended_by_other(self.store.launch_state()))  # type: ignore[arg-type]
+        self._write(("engine.go" if answer.approved else "engine.no_go", {"step": step, "by": answer.by,
+                     "note": answer.note}), phase=Phase.RAMPING, awaiting_approval=None)  # fmt: skip
         return answer
 
+    def note_waiting(self, **values: Any) -> None:
+        """Add to the go/no-go being waited for (a flow records its run id, for approve to resume)."""
+        waiting = {**(self.store.launch_state().awaiting_approval or {}), **values}
+        self._write(awaiting_approval=waiting)
+
     def pause(self, reason: str, *, actor: str) -> None:
-        self.store.update_state(paused=True)
-        self.store.audit(actor, "engine.pause", reason=reason)
+        ops.pause(self.ctl, ops.Actor(actor, "engine"), reason)
         self._say(f"PAUSED: {reason} (launch-control resume to continue)")
         self._notify("ramp_paused", "Canary ramp paused", reason)
 
     def complete(self) -> RampResult:
-        self.store.update_state(phase="complete", canary_weight=100.0)
-        self._extra(engine=None, observed=0.0)
-        self.store.audit(self.actor, "engine.complete", version=self.plan.release.version)
-        self._say(f"ramp complete: {self.plan.release.version} serves 100% of traffic")
         version = self.plan.release.version
+        state = self._write(("engine.complete", {"version": version}), release=True, phase=Phase.COMPLETE,
+                            canary_weight=100.0, evidence=Evidence())  # fmt: skip
+        record_stage(self.plan, self.store, "canary_ramp", "done", f"all steps green ({self.actor})")
+        self._say(f"ramp complete: {version} serves 100% of traffic")
         self._notify("ramp_complete", f"{version} at 100%", "The canary ramp completed, all gates green.")
-        state = self.store.state()
-        return RampResult("completed", "all steps green", state["current_step"], 100.0)
+        return RampResult("completed", "all steps green", state.current_step, 100.0)
 
     def roll_back(self, reason: str, *, trigger: str = "gate") -> RampResult:
         """Emergency rollback (traffic first) through ``launch_control.rollback``."""
-        state = self.store.state()
+        state = self.store.launch_state()
         if not self.auto_rollback:
             self._say(f"rollback needed ({trigger}): {reason}")
             self.store.audit(self.actor, "engine.rollback_needed", reason=reason, trigger=trigger)
-            return RampResult("rollback_needed", reason, state["current_step"], float(state["canary_weight"]))
+            return RampResult("rollback_needed", reason, state.current_step, state.canary_weight, trigger=trigger)
         self._say(f"ROLLING BACK ({trigger}): {reason}")
         if self._rollback_fn is not None:
             result = self._rollback_fn(reason=reason, trigger=trigger)
@@ -508,88 +481,22 @@ class Engine:
             from launch_control.rollback import emergency_rollback
 
             result = emergency_rollback(
-                self.plan,
-                self.store,
-                reason=reason,
-                actor=self.actor,
-                trigger=trigger,
-                router=self._router,
-                deployer=self._deployer,
-                out=self._say,
-                notifier=self.notifier,
-            )
-        with contextlib.suppress(Exception):
-            self._extra(engine=None)
+                self.plan, self.store, reason=reason, actor=self.actor, trigger=trigger, router=self.ctl._router,
+                deployer=self._deployer, out=self._say, notifier=self.notifier,
+            )  # fmt: skip
+        if state.current_step is not None:
+            self._timeline(state.current_step, "failed")
+        record_stage(self.plan, self.store, "canary_ramp", "failed", f"rolled back ({trigger}): {reason}")
+        self.lease.release()
         outcome = "rolled_back" if result.ok else "rollback_failed"
-        return RampResult(outcome, reason, state["current_step"], 0.0 if result.ok else float("nan"), result)
+        weight = 0.0 if result.ok else float("nan")
+        return RampResult(outcome, reason, state.current_step, weight, result, trigger=trigger)
 
     def gradual_rollback(self, reason: str, *, actor: str | None = None) -> RampResult:
-        """Step the canary down (plan.rollback.gradual_steps), watching each level; any fail → emergency.
+        """Step the canary down (plan.rollback.gradual_steps), watching each level; any fail → emergency."""
+        from launch_control.engine_parts import gradual
 
-        At 0% the deployment is rolled back and health verified like an emergency rollback.
-        """
-        actor = actor or self.actor
-        state = self.store.state()
-        current = float(state["canary_weight"])
-        levels = [w for w in self.plan.rollback.gradual_steps if w < current and w > 0]
-        self.store.audit(actor, "engine.gradual_rollback", reason=reason, levels=levels, start=current)
-        self._say(f"gradual rollback from {current:g}%: {' → '.join(f'{w:g}%' for w in levels + [0.0])}")
-        hold = self.plan.rollback.gradual_hold / self.time_scale
-        for level in levels:
-            try:
-                self._set_weight(level, state["current_step"], "gradual_rollback")
-            except RouterError as exc:
-                return self.roll_back(f"{reason}; router failed during gradual rollback: {exc}", trigger="gradual")
-            self.store.update_state(canary_weight=level)
-            watched = 0.0
-            next_tick = self.clock.now() + self.interval
-            while watched < hold:
-                self.clock.sleep(next_tick - self.clock.now())
-                next_tick += self.interval
-                verdict, _ = self._judge(state["current_step"] or 0, level)
-                watched += self.interval
-                if self._incident_rollback is not None:
-                    final, self._incident_rollback = self._incident_rollback, None
-                    return final
-                if verdict.outcome == "fail":
-                    return self.roll_back(f"{reason}; gate failed at {level:g}%: {verdict.reason}", trigger="gradual")
-        return self.roll_back(reason, trigger="gradual")
-
-
-class StoreApprover:
-    """Go/no-go through the store: waits for ``launch-control approve`` (audit ``launch.approve``)."""
-
-    def __init__(self, store: Store, clock: Clock | None = None, *, poll: float = 1.0, timeout: float | None = None):
-        self.store, self.clock, self.poll, self.timeout = store, clock or Clock(), poll, timeout
-
-    def __call__(self, step: int, canary_step: Any) -> Approval:
-        since = utcnow()
-        deadline = self.clock.now() + (self.timeout if self.timeout is not None else 3600.0)
-        while self.clock.now() < deadline:
-            for event in self.store.events(since=since, limit=20):
-                if event["action"] in ("launch.approve", "launch.reject"):
-                    details = event.get("details") or {}
-                    if details.get("step") not in (None, step):
-                        continue
-                    return Approval(event["action"] == "launch.approve", event["actor"], str(details.get("note", "")))
-            self.clock.sleep(self.poll)
-        return Approval(False, "timeout", "no go/no-go answer in time")
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (killed, not yet reaped) still answers kill(0); /proc says whether it is one.
-    with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as handle:
-        if handle.read().split(") ", 1)[1].startswith("Z"):
-            return False
-    return True
+        return gradual(self, reason, actor or self.actor)
 
 
 def build_engine(plan: Plan, store: Store, *, time_scale: float | None = None, **kwargs: Any) -> Engine:

@@ -77,6 +77,7 @@ class Control:
     def __init__(self, plan: Plan, store: Store, *, router: Any = None, sleep: Callable[[float], None] = time.sleep):
         self.plan, self.store = plan, store
         self._router = router
+        self._incidents: Any = None
         self.sleep = sleep
 
     @property
@@ -86,6 +87,15 @@ class Control:
 
             self._router = build_router(self.plan.rollback.router, store=self.store)
         return self._router
+
+    @property
+    def incidents(self) -> Any:
+        """The plan's incident manager (notifies the severity's channels), built on first use."""
+        if self._incidents is None:
+            from launch_control.incidents import production_manager
+
+            self._incidents = production_manager(self.plan, self.store, actor="incident")
+        return self._incidents
 
     def state(self) -> LaunchState:
         return self.store.launch_state()
@@ -177,9 +187,9 @@ def _needs_reason(reason: str, what: str) -> str:
 # --- starting, pausing, go/no-go --------------------------------------------------------------------------
 
 
-def start_ramp(ctl: Control, actor: Actor, *, force: bool = False, reason: str = "") -> OpResult:
+def may_start(ctl: Control, *, force: bool = False, reason: str = "", run_missing: bool = True) -> list[str]:
     """May the canary start? The one answer: no live engine, no rollback running, preflight passed
-    (or forced with a reason, audited). The caller then runs the engine or the ramp flow."""
+    (or ``force`` with a reason). Returns the blockers a forced start overrides; refuses otherwise."""
     from launch_control.preflight import preflight_blockers, run_preflight
 
     state = ctl.state()
@@ -191,18 +201,28 @@ def start_ramp(ctl: Control, actor: Actor, *, force: bool = False, reason: str =
         )
     if state.phase == Phase.ROLLING_BACK:
         raise OperationRefused("a rollback is running; wait for it to finish (launch-control --status)")
+    if state.phase == Phase.ROLLBACK_FAILED:
+        raise OperationRefused("the last rollback failed: follow the runbook, then run emergency-rollback again")
     store, plan = ctl.store, ctl.plan
     blockers = preflight_blockers(plan, store)
-    if any("has not run" in b for b in blockers):
-        run_stage(ctl, actor, "preflight", lambda: run_preflight(plan, store))
+    if run_missing and any("has not run" in b for b in blockers):
+        from launch_control.stages import run_stage
+
+        run_stage(ctl, Actor("preflight", "engine"), "preflight", lambda: run_preflight(plan, store))
         blockers = preflight_blockers(plan, store)
     if blockers and not force:
         raise OperationRefused(
             "preflight failed, the canary does not start:\n  " + "\n  ".join(blockers)
             + '\nfix these and run launch-control preflight, or force: --start-canary --force --reason "why"'
         )  # fmt: skip
-    if blockers:
-        _needs_reason(reason, "force a start despite a failed preflight (--force --reason)")
+    if blockers and not str(reason or "").strip():
+        raise UsageError('--force needs --reason "why" (it goes into the audit trail)')
+    return blockers
+
+
+def start_ramp(ctl: Control, actor: Actor, *, force: bool = False, reason: str = "") -> OpResult:
+    """``may_start``, then the audited start (``launch.start``); the caller runs the engine or flow."""
+    blockers = may_start(ctl, force=force, reason=reason)
     commit(ctl, actor, ACTIONS["start_ramp"], lambda _s: None, forced=bool(blockers), blockers=blockers, reason=reason)
     words = f" despite a failed preflight (forced by {actor}: {reason})" if blockers else ""
     return OpResult(True, ACTIONS["start_ramp"], f"canary ramp may start{words}", {"blockers": blockers})
@@ -301,8 +321,9 @@ def set_traffic(ctl: Control, actor: Actor, weight: float, reason: str, *, repla
         message += "(resume to go back to the step's weight, or set traffic with replace-step to make it the step's)"
     elif replace_step and state.ramping:
         message += f"; step {(state.current_step or 0) + 1} now holds {weight:g}%"
-    return OpResult(True, ACTIONS["set_traffic"], message, {"weight": weight, "served": served,
-                                                              "paused": bool(paused_by_this)})  # fmt: skip
+    details = {"weight": weight, "served": served, "paused": bool(paused_by_this),
+               "step_weight": ctl.step_weight(state)}  # fmt: skip
+    return OpResult(True, ACTIONS["set_traffic"], message, details)
 
 
 def promote(ctl: Control, actor: Actor, reason: str) -> OpResult:
@@ -382,25 +403,20 @@ def emergency_rollback(ctl: Control, actor: Actor, reason: str, target_version: 
 # --- incidents and the checklist -------------------------------------------------------------------------------
 
 
-def _incidents(ctl: Control, actor: Actor) -> Any:
-    from launch_control.incidents import production_manager
-
-    return production_manager(ctl.plan, ctl.store, actor=actor.name)
-
-
 def ack_incident(ctl: Control, actor: Actor, incident_id: int, note: str = "") -> OpResult:
-    incident = _incidents(ctl, actor).acknowledge(int(incident_id), actor.name)
+    """Someone owns it now (stops escalation); the incident's channels hear of it."""
+    incident = ctl.incidents.acknowledge(int(incident_id), actor.name)
     return OpResult(True, ACTIONS["ack_incident"], f"incident #{incident_id} acknowledged by {actor}", incident)
 
 
 def resolve_incident(ctl: Control, actor: Actor, incident_id: int, note: str) -> OpResult:
-    incident = _incidents(ctl, actor).resolve(int(incident_id), actor.name, note)
+    incident = ctl.incidents.resolve(int(incident_id), actor.name, note)
     return OpResult(True, ACTIONS["resolve_incident"], f"incident #{incident_id} resolved by {actor}", incident)
 
 
 def _checklist_item(ctl: Control, item_id: str) -> None:
-    known = [item.id for section in ctl.plan.checklist.values() for item in section]
-    if item_id not in known:
+    if ctl.plan.checklist.get(item_id) is None:
+        known = [item.id for _, item in ctl.plan.checklist.items()]
         raise UsageError(f"no checklist item {item_id!r} in the plan (known: {', '.join(known) or 'none'})")
 
 
@@ -414,25 +430,6 @@ def untick(ctl: Control, actor: Actor, item_id: str, note: str = "") -> OpResult
     _checklist_item(ctl, item_id)
     ctl.store.tick(item_id, actor.name, ticked=False, note=note or f"unticked via {actor.via}")
     return OpResult(True, ACTIONS["untick"], f"{item_id} unticked by {actor}")
-
-
-# --- timeline stages run by any front end ------------------------------------------------------------------------
-
-
-def run_stage(
-    ctl: Control, actor: Actor, action: str, body: Callable[[], Any], *, ok: Callable[[Any], bool] | None = None
-) -> Any:
-    """Run one launch-day stage (preflight, freeze_and_tag, deploy_canary) and record its timeline
-    entry running → done / failed as it happens, whoever runs it."""
-    record_stage(ctl.plan, ctl.store, action, "running", f"by {actor}")
-    try:
-        result = body()
-    except Exception as exc:
-        record_stage(ctl.plan, ctl.store, action, "failed", f"by {actor}: {exc}")
-        raise
-    passed = ok(result) if ok is not None else bool(getattr(result, "ok", True))
-    record_stage(ctl.plan, ctl.store, action, "done" if passed else "failed", f"by {actor}")
-    return result
 
 
 def _now() -> Any:

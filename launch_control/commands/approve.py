@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from launch_control.errors import LaunchControlError
-
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("approve", help="go (or --no-go) for the ramp's next step")
@@ -20,18 +18,9 @@ def register(subparsers: Any) -> None:
 
 
 def run_approve(args: argparse.Namespace, ctx: Any) -> int:
-    store = ctx.store
-    waiting = (store.state().get("extra") or {}).get("awaiting_approval")
-    if not waiting:
-        raise LaunchControlError("nothing is waiting for a go/no-go (launch-control --status shows the ramp)")
-    approved = not args.no_go
-    step = waiting.get("step")
-    store.audit(ctx.actor, "launch.approve" if approved else "launch.reject", step=step, note=args.note)
-    if waiting.get("flow_run_id"):
-        from prefect.flow_runs import resume_flow_run
+    from launch_control import operations as ops
 
-        resume_flow_run(waiting["flow_run_id"], run_input={"approved": approved, "by": ctx.actor, "note": args.note})
-    word = "GO" if approved else "NO-GO"
-    number = int(step) + 1 if step is not None else "?"
-    print(f"{word} for step {number} ({waiting.get('weight', '?')}%) by {ctx.actor}")
+    ctl, who = ops.Control(ctx.plan, ctx.store), ops.Actor(ctx.actor, "cli")
+    result = ops.no_go(ctl, who, args.note) if args.no_go else ops.approve(ctl, who, args.note)
+    print(result.message)
     return 0

@@ -218,9 +218,13 @@ def run_rollback(args: argparse.Namespace, ctx: Any) -> int:
     version, reason = split_words(args.words)
     if not args.gradual:
         return rollback_now(ctx.plan, ctx.store, version=version, reason=reason, actor=ctx.actor, budget=args.budget)
-    from launch_control.engine import Engine
+    from launch_control import operations as ops
 
-    engine = Engine(ctx.plan, ctx.store, actor=ctx.actor, time_scale=args.time_scale, out=print)
-    result = engine.gradual_rollback(reason)
+    ctl, who = ops.Control(ctx.plan, ctx.store), ops.Actor(ctx.actor, "cli")
+    asked = ops.gradual_rollback(ctl, who, reason)
+    print(asked.message)
+    if asked.details.get("engine_alive"):
+        return 0  # the running engine carries it out under its lease; --monitor shows it
+    result = ops.carry_out(ctl, who, time_scale=args.time_scale, out=print)
     print(f"{result.outcome}: {result.reason}")
     return 0 if result.outcome == "rolled_back" else 1

@@ -103,17 +103,31 @@ def run_open(args: argparse.Namespace, ctx: Any) -> int:
     return 0
 
 
+def _operate(ctx: Any) -> tuple[Any, Any]:
+    from launch_control import operations as ops
+
+    ctl = ops.Control(ctx.plan, ctx.store)
+    ctl._incidents = _manager(ctx)
+    return ctl, ops.Actor(ctx.actor, "cli")
+
+
 def run_ack(args: argparse.Namespace, ctx: Any) -> int:
-    manager = _manager(ctx)
-    ctx.console.print(_describe(ctx, manager.acknowledge(args.id, ctx.actor)), markup=False)
-    _finish(ctx, manager, args.wait)
+    from launch_control import operations as ops
+
+    ctl, who = _operate(ctx)
+    result = ops.ack_incident(ctl, who, args.id)
+    ctx.console.print(_describe(ctx, result.details), markup=False)
+    _finish(ctx, ctl.incidents, args.wait)
     return 0
 
 
 def run_resolve(args: argparse.Namespace, ctx: Any) -> int:
-    manager = _manager(ctx)
-    ctx.console.print(_describe(ctx, manager.resolve(args.id, ctx.actor, args.note)), markup=False)
-    _finish(ctx, manager, args.wait)
+    from launch_control import operations as ops
+
+    ctl, who = _operate(ctx)
+    result = ops.resolve_incident(ctl, who, args.id, args.note)
+    ctx.console.print(_describe(ctx, result.details), markup=False)
+    _finish(ctx, ctl.incidents, args.wait)
     return 0
 
 

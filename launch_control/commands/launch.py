@@ -1,9 +1,14 @@
 """Running the launch from the CLI: ``--start-canary``, ``--traffic N``, and the subcommands
 ``preflight``, ``freeze``, ``unfreeze``, ``deploy-canary``, ``pause``, ``resume``.
 
-``--start-canary`` refuses after a failed preflight unless ``--force --reason "..."`` (audited);
-it runs the ramp through Prefect when a server is configured (``PREFECT_API_URL``), else in this
-process. ``--traffic N`` asks for confirmation above the current step's weight unless ``--yes``.
+Every action goes through ``launch_control.operations`` (one audit name per operation, the same
+as from the console and the flows). ``--start-canary`` refuses after a failed preflight unless
+``--force --reason "..."``; it runs the ramp through Prefect when a server is configured
+(``PREFECT_API_URL``, reached through ``launch_control.seams`` so this module never imports
+prefect), else in this process, and exits non-zero when the ramp did not complete (e.g. "rolled
+back by cli:lena: ..."). ``--traffic N`` asks for confirmation above the current step's weight
+unless ``--yes``; mid-ramp, away from the step's weight, it pauses the ramp unless
+``--replace-step``.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import os
 import sys
 from typing import Any
 
-from launch_control.errors import LaunchControlError, UsageError
+from launch_control.errors import LaunchControlError
 
 
 class Refused(LaunchControlError):
@@ -32,6 +37,8 @@ def register(subparsers: Any) -> None:
     unfreeze.set_defaults(func=run_unfreeze)
     deploy = subparsers.add_parser("deploy-canary", help="point the canary at the release version (deployer)")
     deploy.set_defaults(func=run_deploy_canary)
+    carry = subparsers.add_parser("carry-out", help=argparse.SUPPRESS)  # started by the console
+    carry.set_defaults(func=run_carry_out)
     for name, paused in (("pause", True), ("resume", False)):
         sub = subparsers.add_parser(name, help=f"{name} the canary ramp (the weight stays where it is)")
         sub.set_defaults(func=run_pause if paused else run_resume)
@@ -46,48 +53,33 @@ def _confirm(question: str) -> bool:
     return line.strip().lower() in ("y", "yes")
 
 
+def actor(ctx: Any) -> Any:
+    from launch_control.operations import Actor
+
+    return Actor(ctx.actor, "cli")
+
+
+def control(ctx: Any) -> Any:
+    from launch_control.operations import Control
+
+    return Control(ctx.plan, ctx.store)
+
+
 def run_traffic(args: argparse.Namespace, ctx: Any) -> int:
-    from launch_control.traffic import build_router
+    from launch_control import operations as ops
 
-    plan, store = ctx.plan, ctx.store
+    ctl = control(ctx)
     weight = float(args.traffic)
-    state = store.state()
-    step = state["current_step"]
-    ceiling = plan.canary.steps[step].weight if step is not None else 0.0
-    if weight > ceiling and not args.yes:
+    state = ctl.state()
+    step = state.current_step
+    ceiling = ctl.step_weight(state) if step is not None else 0.0
+    if weight > (ceiling or 0.0) and not args.yes:
         where = f"step {step + 1}'s {ceiling:g}%" if step is not None else "0% (no step started)"
-        if not _confirm(f"Send {weight:g}% of traffic to {plan.release.version}, above {where}?"):
+        if not _confirm(f"Send {weight:g}% of traffic to {ctx.plan.release.version}, above {where}?"):
             raise Refused(f"not confirmed: {weight:g}% is above {where}; add --yes to skip the question")
-    router = build_router(plan.rollback.router, store=store, actor=ctx.actor)
-    previous = state["canary_weight"]
-    router.set_weight(weight)
-    store.update_state(canary_weight=weight)
-    store.audit(ctx.actor, "traffic.set", weight=weight, previous=previous, reason=args.reason or "")
-    print(f"canary {plan.release.version}: {weight:g}% (was {previous:g}%) via {router.name}")
+    result = ops.set_traffic(ctl, actor(ctx), weight, args.reason or "", replace_step=bool(args.replace_step))
+    print(f"{result.message} via {ctl.router.name}")
     return 0
-
-
-def check_preflight(plan: Any, store: Any, *, actor: str, force: bool, reason: str, out: Any = print) -> None:
-    """Refuse to start the canary after a failed preflight, unless forced with a reason (audited)."""
-    from launch_control.preflight import preflight_blockers, run_preflight
-
-    blockers = preflight_blockers(plan, store)
-    if any("has not run" in b for b in blockers):
-        out("preflight has not run yet; running it now")
-        run_preflight(plan, store, out=out)
-        blockers = preflight_blockers(plan, store)
-    if not blockers:
-        return
-    if not force:
-        raise Refused(
-            "preflight failed, the canary does not start:\n  "
-            + "\n  ".join(blockers)
-            + '\nfix these and run launch-control preflight, or force: --start-canary --force --reason "why"'
-        )
-    if not reason.strip():
-        raise UsageError('--force needs --reason "why" (it goes into the audit trail)')
-    store.audit(actor, "engine.forced_start", reason=reason, blockers=blockers)
-    out(f"starting despite a failed preflight (forced by {actor}: {reason})")
 
 
 def prefect_configured() -> bool:
@@ -95,17 +87,19 @@ def prefect_configured() -> bool:
 
 
 def run_start_canary(args: argparse.Namespace, ctx: Any) -> int:
-    plan, store = ctx.plan, ctx.store
-    check_preflight(plan, store, actor=ctx.actor, force=args.force, reason=args.reason)
-    if prefect_configured():
-        print(f"running the canary_ramp flow through Prefect at {os.environ['PREFECT_API_URL']}")
-        from flows.launch_day import canary_ramp
+    from launch_control import operations as ops
 
-        state = canary_ramp(
-            plan_path=plan.source, store_url=store.url, time_scale=args.time_scale or 1.0, return_state=True
-        )
-        print(f"flow ended {state.name}: {state.message or ''}")
-        return 0 if state.is_completed() else 1
+    plan, store = ctx.plan, ctx.store
+    allowed = ops.start_ramp(control(ctx), actor(ctx), force=args.force, reason=args.reason)
+    if allowed.details.get("blockers"):
+        print(allowed.message)
+    if prefect_configured():
+        from launch_control import seams
+
+        print(f"running the canary_ramp flow through Prefect at {os.environ['PREFECT_API_URL']}")
+        ok, message = seams.run_canary_ramp(plan_path=plan.source, store_url=store.url, time_scale=args.time_scale)
+        print(f"flow ended {'Completed' if ok else 'Failed'}: {message}")
+        return 0 if ok else 1
     from launch_control.engine import Engine
 
     print("no Prefect server configured (PREFECT_API_URL): running the ramp in this process")
@@ -119,9 +113,11 @@ def run_start_canary(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def run_preflight_cmd(args: argparse.Namespace, ctx: Any) -> int:
+    from launch_control.operations import run_stage
     from launch_control.preflight import run_preflight
 
-    report = run_preflight(ctx.plan, ctx.store, smoke_base_url=args.smoke_url, out=print)
+    report = run_stage(control(ctx), actor(ctx), "preflight",
+                       lambda: run_preflight(ctx.plan, ctx.store, smoke_base_url=args.smoke_url, out=print))
     if not report.results:
         print("the plan has no automatic checks")
     print(
@@ -132,9 +128,11 @@ def run_preflight_cmd(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def run_freeze(args: argparse.Namespace, ctx: Any) -> int:
+    from launch_control.operations import run_stage
     from launch_control.release import freeze_and_tag
 
-    result = freeze_and_tag(ctx.plan, ctx.store, actor=ctx.actor, repo=args.repo)
+    result = run_stage(control(ctx), actor(ctx), "freeze_and_tag",
+                       lambda: freeze_and_tag(ctx.plan, ctx.store, actor=ctx.actor, repo=args.repo), ok=lambda _r: True)
     print(result.detail)
     return 0
 
@@ -148,24 +146,32 @@ def run_unfreeze(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def run_deploy_canary(args: argparse.Namespace, ctx: Any) -> int:
-    from launch_control.deploy import build_deployer
+    from launch_control import stages
 
-    deployer = build_deployer(ctx.plan.rollback.deployer)
-    detail = deployer.deploy("canary", ctx.plan.release.version)
-    ctx.store.audit(ctx.actor, "deploy.canary", version=ctx.plan.release.version, detail=detail)
+    detail = stages.deploy_canary(control(ctx), actor(ctx))
     print(detail)
     return 0
 
 
 def run_pause(args: argparse.Namespace, ctx: Any) -> int:
-    ctx.store.update_state(paused=True)
-    ctx.store.audit(ctx.actor, "engine.pause", reason=args.reason or "paused from the CLI")
-    print("ramp paused: the weight stays, gates keep judging, the hold clock stops (launch-control resume)")
+    from launch_control import operations as ops
+
+    print(ops.pause(control(ctx), actor(ctx), args.reason or "paused from the CLI").message)
     return 0
 
 
 def run_resume(args: argparse.Namespace, ctx: Any) -> int:
-    ctx.store.update_state(paused=False)
-    ctx.store.audit(ctx.actor, "engine.unpause", reason=args.reason or "resumed from the CLI")
-    print("ramp resumed")
+    from launch_control import operations as ops
+
+    print(ops.resume(control(ctx), actor(ctx), args.reason or "resumed from the CLI").message)
     return 0
+
+
+def run_carry_out(args: argparse.Namespace, ctx: Any) -> int:
+    """Carry out what was asked of an engine when none runs (a gradual rollback from the console),
+    under the engine lease, in this process."""
+    from launch_control import operations as ops
+
+    result = ops.carry_out(control(ctx), actor(ctx), time_scale=args.time_scale, out=print)
+    print(f"{result.outcome}: {result.reason}")
+    return 0 if result.outcome in ("rolled_back", "completed") else 1

@@ -169,19 +169,20 @@ def test_preflight_ticks_passing_items_as_auto_and_blocks_on_failure(plan, sqlit
 
 
 def test_start_canary_refuses_after_failed_preflight_unless_forced(plan, sqlite_store, health):
-    from launch_control.commands.launch import Refused, check_preflight
+    from launch_control import operations as ops
     from launch_control.preflight import run_preflight
 
     health["status"] = 500
     test_plan = preflight_plan(plan, health["base"])
     run_preflight(test_plan, sqlite_store)
-    with pytest.raises(Refused, match="preflight failed"):
-        check_preflight(test_plan, sqlite_store, actor="priya", force=False, reason="")
+    ctl, priya = ops.Control(test_plan, sqlite_store), ops.Actor("priya", "cli")
+    with pytest.raises(ops.OperationRefused, match="preflight failed"):
+        ops.start_ramp(ctl, priya)
     with pytest.raises(UsageError, match="--force needs --reason"):
-        check_preflight(test_plan, sqlite_store, actor="priya", force=True, reason=" ")
-    check_preflight(test_plan, sqlite_store, actor="priya", force=True, reason="health check flaky, verified by hand")
-    (event,) = sqlite_store.events(action="engine.forced_start")
-    assert event["actor"] == "priya" and "flaky" in event["details"]["reason"]
+        ops.start_ramp(ctl, priya, force=True, reason=" ")
+    ops.start_ramp(ctl, priya, force=True, reason="health check flaky, verified by hand")
+    (event,) = sqlite_store.events(action="launch.start")
+    assert event["actor"] == "priya" and "flaky" in event["details"]["reason"] and event["details"]["forced"]
 
 
 def test_smoke_command(plan, health, cli_env, tmp_path):

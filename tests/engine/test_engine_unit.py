@@ -49,7 +49,7 @@ def test_healthy_ramp_reaches_100_and_records_everything(plan, sqlite_store):
     assert [d["step"] for d in decisions].count(2) == 120
     assert all(d["verdict"] == "pass" for d in decisions)
     assert len(sqlite_store.samples(metrics=["requests"], version="canary")) == len(decisions)
-    weights = [e["details"]["weight"] for e in sqlite_store.events(action="engine.weight")][::-1]
+    weights = [e["details"]["weight"] for e in sqlite_store.events(action="launch.set_traffic")][::-1]
     assert weights == [1, 5, 25, 100]
     done = {e["entry_id"] for e in sqlite_store.timeline_events() if e["status"] == "done"}
     assert {"canary-1", "canary-5", "canary-25", "full-rollout"} <= done
@@ -135,7 +135,7 @@ def test_killed_engine_resumes_at_the_recorded_step_and_reasserts_traffic(plan, 
         first.run()
     state = sqlite_store.state()
     assert state["current_step"] == 2 and state["canary_weight"] == 25
-    assert state["extra"]["observed"] == pytest.approx(9 * 60)
+    assert state["extra"]["evidence"]["green_seconds"] == pytest.approx(9 * 60)
 
     router = NoopRouter(initial=0)  # the traffic plane lost its state too
     second = make(plan, sqlite_store, router=router, gate=ScriptedGate())
@@ -169,13 +169,15 @@ def test_pause_after_inconclusive_limit_and_resume(plan, sqlite_store):
 
     def resume_later(t):
         if sqlite_store.state()["paused"] and t > 20 * 60:
-            sqlite_store.update_state(paused=False)
+            from launch_control import operations as ops
+
+            ops.resume(ops.Control(plan, sqlite_store), ops.Actor("lead", "cli"), "enough traffic now")
 
     clock.on_sleep = resume_later
     engine.begin()
     engine.enter_step(0)
     engine.hold_step(0)
-    assert sqlite_store.count_events("engine.pause") == 1
+    assert sqlite_store.count_events("launch.pause") == 1
     # paused from interval 10 to ~20: the 30 green minutes are counted only while not paused.
     assert gate.calls > 40
 

@@ -24,6 +24,8 @@ if user is None:
     st.caption("Read-only: sign in as a launch lead to tick items.")
 elif not can_tick:
     st.caption(f"Read-only for your role ({user.role}): launch leads tick items.")
+if tick_error := st.session_state.pop("lc_tick_error", None):
+    st.error(tick_error)
 
 
 def _toggle(item_id: str, key: str) -> None:
@@ -31,7 +33,11 @@ def _toggle(item_id: str, key: str) -> None:
     if who is None or not who.can("tick"):  # a stale widget must not write for someone signed out
         return
     ticked = bool(st.session_state[key])
-    store.tick(item_id, who.actor, ticked=ticked, note="from the console")
+    from console.lib import controls
+
+    outcome = controls.tick(plan, store, who, item_id, ticked)
+    if not outcome.ok:
+        st.session_state["lc_tick_error"] = outcome.message
 
 
 def _rerun_check(item: ChecklistItem) -> None:

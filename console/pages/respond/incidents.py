@@ -33,20 +33,12 @@ def _act(action: str, incident_id: int) -> None:
     if who is None or not who.can("incident"):
         return
     try:
-        mgr = manager()
-        if mgr is not None:
-            if action == "acknowledge":
-                mgr.acknowledge(incident_id, who.actor)
-            else:
-                mgr.resolve(incident_id, who.actor, note)
-        else:
-            now = ui.now()
-            if action == "acknowledge":
-                store.update_incident(incident_id, who.actor, "acknowledge", status="acknowledged",
-                                      acknowledged_at=now, acknowledged_by=who.actor)
-            else:
-                store.update_incident(incident_id, who.actor, "resolve", status="resolved", resolved_at=now,
-                                      resolved_by=who.actor, details={"note": note} if note else {})
+        from console.lib import controls
+
+        act = controls.ack_incident if action == "acknowledge" else controls.resolve_incident
+        outcome = act(plan, store, who, incident_id, note)
+        if not outcome.ok:
+            raise RuntimeError(outcome.message)
         st.session_state["lc_incident_msg"] = ("success", f"Incident #{incident_id}: {action}d by {who.actor}.")
     except Exception as exc:  # e.g. "already resolved": say it on the page
         st.session_state["lc_incident_msg"] = ("error", f"Incident #{incident_id}: {exc}")
