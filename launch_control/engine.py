@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 ACTIVE_PHASES = ("ramping", "paused", "awaiting_approval", "rolling_back")
 MIN_INTERVAL = 0.2  # seconds: a compressed interval below this measures nothing useful
+WATCH_SLICE = 0.25  # seconds: how often a waiting engine looks whether someone ended the ramp
 
 __all__ = ["Approval", "Clock", "Engine", "EngineBusy", "LeaseLost", "RampResult", "StepResult", "StoreApprover",
            "build_engine", "pid_alive"]  # fmt: skip
@@ -368,7 +369,7 @@ class Engine:
         green, intervals, passes, holds = ev.green_seconds, ev.intervals, ev.passes, ev.holds_in_row
         next_tick = self.clock.now() + self.interval
         while True:
-            self.clock.sleep(next_tick - self.clock.now())
+            self._wait(next_tick)
             next_tick += self.interval
             state = self._reconcile(step)
             paused = state.paused
@@ -401,6 +402,18 @@ class Engine:
                 self.store.audit(self.actor, "engine.step_done", step=step, weight=judged, intervals=intervals)
                 self._say(f"step {step + 1} ({judged:g}%) green after {intervals} intervals")
                 return StepResult("advance", f"{judged:g}% held {green:.1f} s green", intervals)
+
+    def _wait(self, until: float) -> None:
+        """Sleep to the next tick; on the real clock in short slices, looking at the phase, so a
+        rollback or abort by someone else ends this engine at once rather than at the next tick."""
+        if type(self.clock) is not Clock:
+            self.clock.sleep(until - self.clock.now())
+            return
+        while (left := until - self.clock.now()) > 0:
+            self.clock.sleep(min(left, WATCH_SLICE))
+            with contextlib.suppress(Exception):
+                if ended_by_other(self.store.launch_state()) is not None:
+                    return
 
     def _reconcile(self, step: int) -> LaunchState:
         """The start of every pass: read the state; someone else's end, request or change first."""

@@ -190,15 +190,18 @@ def _needs_reason(reason: str, what: str) -> str:
 def may_start(ctl: Control, *, force: bool = False, reason: str = "", run_missing: bool = True) -> list[str]:
     """May the canary start? The one answer: no live engine, no rollback running, preflight passed
     (or ``force`` with a reason). Returns the blockers a forced start overrides; refuses otherwise."""
+    from launch_control.lease import EngineBusy, EngineLease
     from launch_control.preflight import preflight_blockers, run_preflight
 
     state = ctl.state()
-    if state.ramping and engine_alive(state, _now()):
-        lease = state.lease
-        raise OperationRefused(
-            f"a ramp is already running (engine pid {lease.pid if lease else '?'} on {lease.host if lease else '?'}); "
-            "watch it with launch-control --monitor, or pause it with launch-control pause"
-        )
+    if state.ramping and state.lease is not None:
+        try:  # the lease's own test: a live heartbeat, and not a dead process on this host
+            EngineLease(ctl.store, lambda: state.lease.interval or 0.0).refuse_if_busy(state)  # type: ignore[union-attr]
+        except EngineBusy:
+            raise OperationRefused(
+                f"a ramp is already running (engine pid {state.lease.pid} on {state.lease.host}); "
+                "watch it with launch-control --monitor, or pause it with launch-control pause"
+            ) from None
     if state.phase == Phase.ROLLING_BACK:
         raise OperationRefused("a rollback is running; wait for it to finish (launch-control --status)")
     if state.phase == Phase.ROLLBACK_FAILED:

@@ -339,3 +339,32 @@ def phase_words(state: LaunchState) -> str:
         Phase.ABORTED: f"aborted{by}{why}",
     }
     return words[state.phase]
+
+
+def step_hold(state: LaunchState, holds: list[float] | tuple[float, ...]) -> float:
+    """The current step's hold as the engine runs it (scaled), 0 when there is no step; ``holds``
+    are the plan's ``[s.hold for s in plan.canary.steps]``."""
+    step = state.current_step
+    if step is None or not 0 <= step < len(holds):
+        return 0.0
+    return scaled_hold(state, float(holds[step] or 0.0))
+
+
+def engine_words(state: LaunchState, now: dt.datetime) -> str:
+    """Whether an engine is working on the launch, in words (for --status, --monitor, the console)."""
+    age = heartbeat_age(state, now)
+    lease = state.lease
+    if lease is None or age is None:
+        return "no live engine"
+    where = f"pid {lease.pid} on {lease.host}"
+    if engine_alive(state, now):
+        return f"engine alive ({where}, heartbeat {age:.1f} s ago)"
+    return f"no live engine (last heartbeat {age:.0f} s ago from {where})"
+
+
+def served_words(state: LaunchState) -> str | None:
+    """A warning when the router last reported serving another weight than the recorded one."""
+    if not state.served_mismatch() or state.served is None or state.served.weight is None:
+        return None
+    return (f"the router serves {state.served.weight:g}% to the canary but {state.canary_weight:g}% is recorded: "
+            "check the traffic plane (launch-control --traffic N sets it again)")

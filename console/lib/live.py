@@ -63,14 +63,16 @@ def degradation(store: Store) -> Degradation:
 
 
 def hold_left(plan: Plan, state: dict[str, Any], now: dt.datetime) -> tuple[float | None, float | None]:
-    """(seconds left in the current step's hold, the hold's length), both scaled for rehearsals."""
-    step = state.get("current_step")
-    started = state.get("step_started_at")
-    if step is None or not 0 <= step < len(plan.canary.steps) or started is None:
+    """(seconds left in the current step's hold, the hold's length), both scaled for rehearsals.
+
+    The one figure (``launch_control.state.time_left``): green time against the hold, frozen while
+    paused, None once the ramp has ended — the same number ``--status`` and ``--monitor`` show.
+    """
+    from launch_control.state import LaunchState, step_hold, time_left
+
+    typed = LaunchState.from_row(state)
+    length = step_hold(typed, [s.hold for s in plan.canary.steps])
+    left = time_left(typed, length)
+    if left is None:
         return None, None
-    hold = plan.canary.steps[step].hold
-    if not hold:
-        return None, None
-    scale = float((state.get("extra") or {}).get("time_scale", 1.0) or 1.0)
-    length = hold / scale
-    return max(0.0, length - (now - started).total_seconds()), length
+    return left, length

@@ -26,36 +26,40 @@ def snapshot(plan: Any, store: Any) -> Any:
     from rich.table import Table
     from rich.text import Text
 
+    from launch_control.state import LaunchState, engine_words, phase_words, served_words, step_hold, time_left
     from launch_control.store import utcnow
     from launch_control.units import format_duration
 
     state = store.state()
-    extra = state.get("extra") or {}
+    typed = LaunchState.from_row(state)
     steps = plan.canary.steps
     step = state["current_step"]
-    phase = state["phase"] + (" (PAUSED)" if state["paused"] else "")
     head = Text.assemble(
         (f"{plan.release.product} {plan.release.version}", "bold"),
-        f"  phase {phase}  ·  canary {state['canary_weight']:g}%  ·  stable {100 - state['canary_weight']:g}%",
+        f"  {phase_words(typed)}  ·  canary {state['canary_weight']:g}%  ·  stable {100 - state['canary_weight']:g}%",
     )
     parts: list[Any] = [head]
+    alive = engine_words(typed, utcnow())
+    parts.append(Text(alive, "green" if alive.startswith("engine alive") else "yellow"))
+    if warning := served_words(typed):
+        parts.append(Text(f"WARNING: {warning}", "bold red"))
     ramp = " → ".join(
         f"[reverse]{s.weight:g}%[/reverse]" if i == step else f"{s.weight:g}%" for i, s in enumerate(steps)
     )
     parts.append(Text.from_markup(f"ramp: {ramp}"))
-    if step is not None and 0 <= step < len(steps) and steps[step].hold:
-        scale = float(extra.get("time_scale") or 1.0)
-        hold = steps[step].hold / scale
-        observed = min(hold, float(extra.get("observed") or 0.0))
+    hold = step_hold(typed, [s.hold for s in steps])
+    left = time_left(typed, hold)  # the one figure: green time against the hold, frozen while paused
+    if left is not None and step is not None:
+        frozen = " — frozen while paused" if typed.paused else ""
         parts.append(
             Text(
-                f"step {step + 1} of {len(steps)}: {format_duration(hold - observed)} left of a "
-                f"{format_duration(hold)} hold (green time only)"
+                f"step {step + 1} of {len(steps)}: {format_duration(left)} left of a "
+                f"{format_duration(hold)} hold (green time only{frozen})"
             )
         )
-        parts.append(ProgressBar(total=hold, completed=observed, width=60))
-    if extra.get("awaiting_approval"):
-        wait = extra["awaiting_approval"]
+        parts.append(ProgressBar(total=hold, completed=hold - left, width=60))
+    if typed.awaiting_approval:
+        wait = typed.awaiting_approval
         parts.append(Text(f"waiting for go/no-go on {wait.get('weight', '?')}%: launch-control approve", "yellow"))
     verdicts = Table(title="latest gate verdicts", title_justify="left", expand=False)
     for column in ("at", "step", "weight", "verdict", "reason"):

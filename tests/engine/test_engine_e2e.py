@@ -195,7 +195,7 @@ def test_killed_engine_resumes_at_the_right_step(plan, fresh, tmp_path, cli_env)
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
     assert store.state()["current_step"] == 1 and gateway_weight(fresh) == 5
-    before = store.count_events("engine.weight")
+    before = store.count_events("launch.set_traffic")
     httpx.put(
         fresh.gateway_url + "/admin/weights",
         json={"canary": 0},  # the traffic plane forgot it
@@ -225,4 +225,4 @@ def test_killed_engine_resumes_at_the_right_step(plan, fresh, tmp_path, cli_env)
     assert result.outcome == "completed", result.reason
     assert seen == [5, 25, 100]  # re-asserted 5% first, never back to 1%
     assert store.count_events("engine.resume") == 1
-    assert store.count_events("engine.weight") == before + 3
+    assert store.count_events("launch.set_traffic") == before + 3
