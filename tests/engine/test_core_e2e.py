@@ -195,15 +195,19 @@ def test_console_traffic_away_from_the_step_pauses_and_the_gate_judges_the_serve
     at.session_state["lc_user"] = {"name": "lena", "role": "lead", "source": "local"}
     at.run()
     at.switch_page("pages/respond/controls.py").run()
-    at.slider(key="traffic-weight").set_value(60)
-    at.text_input(key="traffic-reason").input("support wants more users on v3")
-    at.checkbox(key="traffic-confirm").check()
-    at.button(key="traffic-go").click().run()
+    def widget(widgets, prefix: str):
+        (found,) = [w for w in widgets if (w.key or "").startswith(prefix)]
+        return found
+
+    widget(at.slider, "traffic-weight-").set_value(60).run()
+    widget(at.text_input, "traffic-reason-").input("support wants more users on v3")
+    widget(at.checkbox, "traffic-confirm-").check()
+    widget(at.button, "traffic-go-").click().run()
     set_at = launch.store.decisions()[-1]["id"]
     message = " ".join(s.value for s in at.success)
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
-    assert "60% of traffic" in message and "PAUSED" in message and "5%" in message, message
+    assert "60% of traffic" in message and "ramp is paused" in message and "5%" in message, message
     state = launch.store.launch_state()
     assert state.paused and state.paused_by == "lena" and state.canary_weight == 60
     decision = launch.wait_for(lambda: [d for d in launch.store.decisions() if d["id"] > set_at + 1])[0]
