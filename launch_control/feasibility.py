@@ -14,7 +14,8 @@ loosen the tolerance". The figures are expected values from the test's own mixtu
 (``sequential.requests_to_prove`` / ``requests_to_detect``): about the median run, not a bound.
 
 Used by ``launch-control plan check``, ``launch-control preflight`` and the engine at each step's
-start (``at_step_start``). Pure except ``recorded_traffic`` and ``at_step_start``, which read the store.
+start (``at_step_start``). Pure except ``recorded_traffic`` and ``at_step_start`` (read the store)
+and ``observed_traffic`` (watches the plan's metric source).
 """
 
 from __future__ import annotations
@@ -151,6 +152,35 @@ def recorded_traffic(store: Any) -> tuple[float, float | None] | None:
     requests = store.sample_stats("requests", version="stable").get("sum") or 0.0
     errors = store.sample_stats("errors", version="stable").get("sum") or 0.0
     return rate, (errors / requests if requests else None)
+
+
+def observed_traffic(plan: Any, seconds: float, *, sleep: Any = None) -> tuple[float, float | None]:
+    """(requests per second over both versions, stable's error rate) watched on the plan's metric source.
+
+    Two observations ``seconds`` apart (a scraping source needs a baseline). Raises ``UsageError``
+    naming the source when it gives no numbers, so ``plan check --observe`` exits 2 with a reason.
+    """
+    import time
+
+    from launch_control.errors import UsageError
+    from launch_control.metrics import build_source
+
+    source = build_source(plan.analysis.metric_source, probes=[])
+    source.observe(seconds)  # baseline
+    (sleep or time.sleep)(seconds)
+    obs = source.observe(seconds)
+    if obs.error:
+        raise UsageError(f"could not observe traffic on the plan's metric source: {obs.error}; "
+                         f"give the expected rate instead, e.g. --rate 50")
+    windows = [w for w in (obs.stable, obs.canary) if w is not None]
+    requests = sum(w.requests for w in windows)
+    elapsed = obs.interval or seconds
+    if requests <= 0:
+        raise UsageError(f"no requests seen on the plan's metric source in {elapsed:.0f} s; "
+                         f"give the expected rate instead, e.g. --rate 50")
+    stable = obs.stable
+    error = stable.errors / stable.requests if stable is not None and stable.requests else None
+    return requests / elapsed, error
 
 
 def at_step_start(plan: Any, store: Any, step: int, time_scale: float = 1.0) -> str | None:

@@ -24,6 +24,8 @@ def register(subparsers: Any) -> None:
     )
     check.add_argument("--rate", metavar="REQ_PER_S",
                        help="requests per second over both versions (default: the traffic recorded in the store)")
+    check.add_argument("--observe", metavar="SECONDS",
+                       help="watch the plan's metric source this long (1-300 s) and use the traffic it sees")
     check.add_argument("--stable-error", metavar="PERCENT",
                        help="stable's error rate, e.g. 1%% (default: recorded in the store, else 1%%)")
     check.add_argument("--time-scale", metavar="FACTOR", default="1",
@@ -121,6 +123,15 @@ def run_check(args: argparse.Namespace, ctx: Any) -> int:
             raise UsageError(f"--stable-error: {exc}") from None
     if args.rate is not None:
         rate, source = _positive(args.rate, "--rate", "requests per second, e.g. --rate 50"), "--rate"
+    elif args.observe is not None:
+        from launch_control.feasibility import observed_traffic
+
+        seconds = _positive(args.observe, "--observe", "seconds to watch, e.g. --observe 10")
+        if seconds > 300:
+            raise UsageError(f"--observe {args.observe}: at most 300 seconds; a few seconds of traffic is enough")
+        rate, observed_error = observed_traffic(plan, seconds)
+        source = f"observed on the metric source for {seconds:g} s"
+        error = observed_error if error is None else error
     else:
         recorded = recorded_traffic(ctx.store)
         if recorded is None:

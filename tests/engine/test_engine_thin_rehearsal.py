@@ -87,3 +87,23 @@ def test_the_shipped_plan_reaches_100_percent_at_100_rps_with_no_manual_resume(p
     assert any((d.get("details") or {}).get("gathering") for d in first)  # thin intervals pooled ...
     assert any((d.get("details") or {}).get("judged_on_pool") for d in first)  # ... and green on the pool
     assert not [d for d in decisions if d["verdict"] == "fail"]
+
+
+
+def test_plan_check_observes_the_traffic_on_the_metric_source(plan, stack, tmp_path, capsys):
+    import yaml
+
+    from launch_control.cli import _guarded, run
+    from launch_control.plan import dump_plan
+
+    reset(stack)
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(dump_plan(shipped(plan, stack))), encoding="utf-8")
+    code = _guarded(lambda: run(["--plan", str(path), "plan", "check", "--observe", "3"]))
+    out = capsys.readouterr().out
+    assert code == 1, out  # the shipped plan's 1 % step cannot prove anything in 30 minutes at ~100 req/s
+    rate = float(out.split("feasibility at ")[1].split(" req/s")[0].replace(",", ""))
+    assert 50 <= rate <= 150, out  # the load generator's 100 req/s
+    assert "observed on the metric source for 3 s" in out and "SHORT step 1 (1%, hold 30 min)" in out
+    code = _guarded(lambda: run(["--plan", str(path), "plan", "check", "--observe", "500"]))
+    assert code == 2 and "at most 300 seconds" in capsys.readouterr().err
