@@ -657,7 +657,7 @@ class Gate:
                 rates = (f"{format_value('error_rate', r.canary_rate or 0.0)} vs "
                          f"{format_value('error_rate', r.stable_rate or 0.0)} over "
                          f"{_count(r.canary_n)} canary requests")
-                p_stable = r.stable_rate or 0.0
+                p_stable, difference, assumed = r.stable_rate or 0.0, 0.0, "if it is as good as stable"
                 if r.decision == "continue" and (r.difference or 0.0) >= margin:
                     out.append(f"errors: undecided — the canary is {_points(r.difference or 0.0)} so far, beyond the "
                                f"+{margin * 100:g}-point margin, so no proof of safety is in sight ({rates})")
@@ -670,20 +670,22 @@ class Gate:
                          f"{format_value('latency', r.extra.get('bound') or 0.0)} vs "
                          f"{format_value('error_rate', r.stable_rate or 0.0)} of stable slower than "
                          f"{format_value('latency', ref or 0.0)}")
-                p_stable = r.stable_rate or 0.0
+                # the pair's shares differ even for an equal canary (b is above r): the observed gap is the
+                # estimate; a canary already at or over stable's share is not heading for a proof
+                p_stable, difference, assumed = r.stable_rate or 0.0, r.difference or 0.0, "at this pace"
             if r.decision == "pass":
                 out.append(f"{what}: proven {goal} ({rates})" + _coarse_words(r))
                 continue
             share = r.canary_n / (r.canary_n + r.stable_n) if r.canary_n + r.stable_n > 0 else 0.0
-            # how far a canary as good as stable would need to go (the observed difference is too noisy to use)
-            needed = requests_to_prove(p_stable, margin, seq.alpha, difference=-1e-9, canary_share=share)
+            # errors: for a canary as good as stable (the observed difference is too noisy to use)
+            needed = requests_to_prove(p_stable, margin, seq.alpha, difference=difference - 1e-9, canary_share=share)
             if needed is None or r.decision == "fail":
                 out.append(f"{what}: undecided, no proof of {goal} in sight ({rates})" + _coarse_words(r))
                 continue
             progress = min(0.99, r.canary_n / max(needed, 1.0))
             out.append(
                 f"{what}: undecided, {progress:.0%} of the evidence a proof of {goal} needs "
-                f"(~{_count(max(needed, r.canary_n))} canary requests if it is as good as stable; {rates})"
+                f"(~{_count(max(needed, r.canary_n))} canary requests {assumed}; {rates})"
                 + _coarse_words(r)
             )
         return out
