@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -45,6 +46,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--rps", type=float, default=100.0)
     parser.add_argument("--cold", action="store_true", help="do not validate the plan first")
+    parser.add_argument("--verbose", action="store_true", help="print each run's output")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="lc-ttr-"))
     os.environ["LAUNCH_CONTROL_DATA_DIR"] = str(tmp / "data")
@@ -71,14 +73,19 @@ def main() -> None:
         if not args.cold:
             lc = Path(sys.executable).parent / "launch-control"
             subprocess.run([str(lc), "plan", "validate"], env=env, check=True, capture_output=True)
-        to_verified, recorded, exits = [], [], []
+        to_verified, recorded, exits, cpus = [], [], [], []
         print(f"stack up at {stack.gateway_url}, load {args.rps:g} req/s; {args.runs} runs of emergency-rollback")
         for i in range(args.runs):
             httpx.put(stack.gateway_url + "/admin/weights", json={"canary": 25}, headers=admin, timeout=5)
             time.sleep(0.3)
+            used = resource.getrusage(resource.RUSAGE_CHILDREN)
             invoked, t0 = utcnow(), time.monotonic()
             done = subprocess.run([str(script), "Critical issue detected"], env=env, capture_output=True, text=True)
             exits.append(time.monotonic() - t0)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append(after.ru_utime - used.ru_utime + after.ru_stime - used.ru_stime)
+            if args.verbose:
+                print(done.stdout, done.stderr)
             row = store.rollbacks()[-1]
             if done.returncode != 0 or row["verified_at"] is None:
                 print(f"run {i + 1}: FAILED (exit {done.returncode})\n{done.stdout}\n{done.stderr}")
@@ -88,13 +95,15 @@ def main() -> None:
             weight = httpx.get(stack.gateway_url + "/admin/weights", headers=admin, timeout=5).json()["canary"]
             print(
                 f"run {i + 1:2d}: invocation→verified {to_verified[-1]:.3f} s, recorded TTR {recorded[-1]:.3f} s, "
-                f"exit {exits[-1]:.3f} s, canary now {weight:g}%"
+                f"exit {exits[-1]:.3f} s (CPU {cpus[-1]:.3f} s), canary now {weight:g}%"
             )
-    print()
-    for name, values in (("invocation → verified", to_verified), ("recorded TTR", recorded), ("process exit", exits)):
+    print(f"\nload average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end")
+    rows = (("invocation → verified", to_verified), ("recorded TTR", recorded), ("process exit", exits),
+            ("CPU time of the command", cpus))  # fmt: skip
+    for name, values in rows:
         if values:
             print(
-                f"{name:<22} p50 {statistics.median(values):.3f} s  p95 {pct(values, 95):.3f} s  "
+                f"{name:<24} p50 {statistics.median(values):.3f} s  p95 {pct(values, 95):.3f} s  "
                 f"max {max(values):.3f} s  (n={len(values)})"
             )
     ok = to_verified and pct(to_verified, 95) <= 0.5

@@ -1,4 +1,4 @@
-"""HTTP for the emergency path through ``http.client``: health checks and the gateway's admin API.
+"""HTTP for the emergency path on the standard library: health checks and the gateway's admin API.
 
 Importing httpx costs ~0.3 s, more than the whole start-up budget of ``emergency-rollback``, for
 a handful of loopback calls. These classes speak the same admin API as
@@ -9,8 +9,8 @@ a handful of loopback calls. These classes speak the same admin API as
 
 from __future__ import annotations
 
-import http.client
 import json
+import socket
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,25 +22,112 @@ class HttpError(OSError):
     """No answer (refused, timed out, reset, bad URL)."""
 
 
+MAX_ANSWER = 1_000_000  # bytes: a health or admin answer is tiny; more is not read
+
+
 def request(
     method: str, url: str, *, headers: dict[str, str] | None = None, body: Any = None, timeout: float = 2.0
 ) -> tuple[int, bytes]:
-    """One request → (status, body). Any failure to get an answer raises ``HttpError``."""
+    """One request → (status, body). Any failure to get an answer raises ``HttpError``.
+
+    Plain ``http://`` is spoken over a socket here (HTTP/1.1, ``Connection: close``): the
+    standard library's http.client imports the email package and ssl, ~40 ms that the emergency
+    path does not need for loopback calls. ``https://`` goes through http.client.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise HttpError(f"not an http(s) URL: {url!r}")
-    connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    sent = dict(headers or {})
-    data = None
+    sent = {"Accept": "application/json", **(headers or {})}
+    data = b""
     if body is not None:
         data = json.dumps(body).encode()
         sent.setdefault("Content-Type", "application/json")
-    conn = connection_class(parts.hostname, parts.port, timeout=timeout)
+    if parts.scheme == "https":
+        return _https(method, parts, path, sent, data or None, timeout)
     try:
-        conn.request(method, path, body=data, headers=sent)
+        port = parts.port or 80
+    except ValueError as exc:
+        raise HttpError(f"bad port in {url!r}") from exc
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: close", f"Content-Length: {len(data)}"]
+    lines += [f"{name}: {value}" for name, value in sent.items()]
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    deadline = time.monotonic() + timeout
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout) as sock:
+            sock.sendall(head + data)
+            return _read_answer(sock, deadline)
+    except OSError as exc:  # refused, reset, timed out (socket.timeout is an OSError)
+        raise HttpError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _read_answer(sock: socket.socket, deadline: float) -> tuple[int, bytes]:
+    raw = b""
+    length: int | None = None
+    header_end = -1
+    while True:
+        sock.settimeout(max(0.001, deadline - time.monotonic()))
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        raw += chunk
+        if header_end < 0 and (header_end := raw.find(b"\r\n\r\n")) >= 0:
+            length = _content_length(raw[:header_end])
+        if header_end >= 0 and length is not None and len(raw) - header_end - 4 >= length:
+            break
+        if len(raw) > MAX_ANSWER:
+            raise HttpError(f"answer larger than {MAX_ANSWER} bytes")
+    if header_end < 0:
+        raise HttpError("connection closed before a complete answer")
+    status_line, *header_lines = raw[:header_end].decode("latin-1").split("\r\n")
+    try:
+        status = int(status_line.split(" ", 2)[1])
+    except (IndexError, ValueError) as exc:
+        raise HttpError(f"not an HTTP answer: {status_line[:80]!r}") from exc
+    payload = raw[header_end + 4 :]
+    if any(h.lower().replace(" ", "") == "transfer-encoding:chunked" for h in header_lines):
+        payload = _dechunk(payload)
+    elif length is not None:
+        payload = payload[:length]
+    return status, payload
+
+
+def _content_length(head: bytes) -> int | None:
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            try:
+                return int(value.strip())
+            except ValueError:
+                return None
+    return None
+
+
+def _dechunk(payload: bytes) -> bytes:
+    out, rest = b"", payload
+    while rest:
+        size_line, _, rest = rest.partition(b"\r\n")
+        try:
+            size = int(size_line.split(b";")[0].strip() or b"0", 16)
+        except ValueError as exc:
+            raise HttpError("bad chunked answer") from exc
+        if size == 0:
+            break
+        out, rest = out + rest[:size], rest[size + 2 :]
+    return out
+
+
+def _https(
+    method: str, parts: Any, path: str, headers: dict[str, str], data: bytes | None, timeout: float
+) -> tuple[int, bytes]:
+    import http.client
+
+    conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        conn.request(method, path, body=data, headers=headers)
         response = conn.getresponse()
-        return response.status, response.read()
+        return response.status, response.read(MAX_ANSWER)
     except (OSError, http.client.HTTPException) as exc:
         raise HttpError(f"{type(exc).__name__}: {exc}") from exc
     finally:
@@ -51,8 +138,6 @@ def http_check(
     url: str, *, expect_status: int = 200, expect_json: dict[str, Any] | None = None, timeout: float = 2.0
 ) -> tuple[bool, str]:
     """One GET probe → (ok, plain-language detail), worded as ``preflight.http_check``."""
-    from launch_control.preflight import json_mismatch
-
     started = time.monotonic()
     try:
         status, body = request("GET", url, timeout=timeout)
@@ -66,6 +151,8 @@ def http_check(
             data = json.loads(body)
         except ValueError:
             return False, f"GET {url}: answer is not JSON"
+        from launch_control.preflight import json_mismatch  # only when a check compares JSON
+
         problem = json_mismatch(data, expect_json)
         if problem:
             return False, f"GET {url}: {problem}"

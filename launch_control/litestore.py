@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -121,9 +122,20 @@ class LiteStore:
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"
         self.launch_id = launch_id
-        self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA busy_timeout=60000")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
+        # One connection per thread (the rollback banner writes from its own): transactions on a
+        # shared sqlite3 connection would interleave; SQLite itself serialises the writers.
+        self._local = threading.local()
+        self._conn  # noqa: B018 - open now, so a bad file fails here
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            conn.execute("PRAGMA busy_timeout=60000")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
 
     def describe(self) -> str:
         return self.url

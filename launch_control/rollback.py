@@ -162,13 +162,15 @@ class _Banner:
             self._thread.join(wait)
 
     def start(self, reason: str) -> None:
-        try:
+        # Imported on the banner's own thread: degrade pulls in asyncio (~40 ms), which must not
+        # stand between the trigger and the traffic switch.
+        def job() -> None:
             from launch_control import degrade
-        except ImportError:
-            return
-        if hasattr(degrade, "rollback_started"):
-            board = lambda: degrade.default_board(self.store)  # noqa: E731
-            self._run(lambda: degrade.rollback_started(reason, board(), actor=self.actor))
+
+            if hasattr(degrade, "rollback_started"):
+                degrade.rollback_started(reason, degrade.default_board(self.store), actor=self.actor)
+
+        self._run(job)
 
     def finish(self) -> None:
         try:
@@ -379,7 +381,6 @@ def _rollback(
     )
     _safe("record the phase", lambda: store.update_state(phase="rolling_back"))
     banner = _Banner(store, actor)
-    banner.start(reason)
 
     # 1. traffic — first, because every second here is users served by the bad version.
     traffic_ok, traffic_at = False, None
@@ -401,6 +402,8 @@ def _rollback(
             _safe("record the weight", lambda: store.update_state(canary_weight=0.0))
         else:
             stage("traffic", False, f"router did not take weight 0: {error}", attempts)
+
+    banner.start(reason)  # after the switch: the "rollback in progress" banner must not delay it
 
     # 2. deploy — stable back on the known-good version (idempotent: already there is fine).
     deploy_ok, deployed_at = False, None
