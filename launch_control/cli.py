@@ -16,7 +16,6 @@ import argparse
 import getpass
 import importlib
 import os
-import pkgutil
 import sys
 from collections.abc import Callable, Sequence
 from functools import cached_property
@@ -122,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _command_modules() -> list[Any]:
+    import pkgutil  # here, not at the top: the hot --status path never builds the parser
+
     import launch_control.commands as package
 
     modules = []
