@@ -307,6 +307,7 @@ class Run:
     errors: int = 0
     sent: int = 0
     seconds: float = 0.0
+    cpu: float = 0.0  # CPU seconds the target used during the run
 
     def quantile(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -392,7 +393,7 @@ def wrk_max(url: str, seconds: int, tmp: Path, cpus: set[int] | None) -> tuple[f
 # --- the run ---------------------------------------------------------------------------------------
 
 
-async def measure(urls: dict[str, str], rates: list[float], rounds: int, seconds: float) -> dict:
+async def measure(urls: dict[str, str], pids: dict[str, int], rates: list[float], rounds: int, seconds: float) -> dict:
     import aiohttp
 
     results: dict[tuple[str, float], list[Run]] = {}
@@ -403,11 +404,14 @@ async def measure(urls: dict[str, str], rates: list[float], rounds: int, seconds
                 await paced(session, url, rate, min(2.0, seconds))
             for r in range(rounds):
                 for name, url in urls.items():
+                    before = cpu_seconds(pids[name]) if pids.get(name) else 0.0
                     run = await paced(session, url, rate, seconds, offset=r * 100_000)
+                    run.cpu = cpu_seconds(pids[name]) - before if pids.get(name) else 0.0
                     results.setdefault((name, rate), []).append(run)
                     print(
                         f"  {rate:>6.0f} req/s  round {r + 1}/{rounds}  {name:<8} p50 {run.quantile(0.5):6.2f} ms"
-                        f"  p99 {run.quantile(0.99):6.2f} ms  errors {run.errors}  ({run.achieved:.0f} req/s)",
+                        f"  p99 {run.quantile(0.99):6.2f} ms  errors {run.errors}  ({run.achieved:.0f} req/s,"
+                        f" {run.cpu / max(1, run.sent) * 1e6:.0f} µs CPU per request)",
                         flush=True,
                     )
     return results
@@ -469,7 +473,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="lc-bench-") as tmp_name, plane(Path(tmp_name)) as (urls, pids):
         tmp = Path(tmp_name)
         started = time.monotonic()
-        results = asyncio.run(measure(urls, rates, args.rounds, args.seconds))
+        results = asyncio.run(measure(urls, pids, rates, args.rounds, args.seconds))
         print("highest sustained rate ...", flush=True)
         cpu_per_request: dict[str, float] = {}
         if shutil.which("wrk"):
@@ -490,9 +494,8 @@ def main() -> int:
         f"{len(ORGS)} orgs, {CANARY_PERCENT}% canary, GET {PATH}; load average {os.getloadavg()[0]:.2f} at end"
     )
     width = max(len(name) for name in urls)
-    header = (
-        f"{'target':<{width}} {'rate':>6} {'p50 ms':>8} {'p99 ms':>8} {'added p50':>10} {'added p99':>10} {'errors':>7}"
-    )
+    header = f"{'target':<{width}} {'rate':>6} {'p50 ms':>8} {'p99 ms':>8} {'added p50':>10} {'added p99':>10}"
+    header += f" {'errors':>7} {'CPU µs/req':>10}"
     print(header)
     print("-" * len(header))
     verdicts = []
@@ -507,7 +510,9 @@ def main() -> int:
             errors = sum(r.errors for r in runs)
             added50 = f"{p50 - base50:+.2f}" if name != "direct" else ""
             added99 = f"{p99 - base99:+.2f}" if name != "direct" else ""
-            print(f"{name:<{width}} {rate:>6.0f} {p50:>8.2f} {p99:>8.2f} {added50:>10} {added99:>10} {errors:>7}")
+            cpu = statistics.median(r.cpu / max(1, r.sent) * 1e6 for r in runs)
+            row = f"{name:<{width}} {rate:>6.0f} {p50:>8.2f} {p99:>8.2f} {added50:>10} {added99:>10}"
+            print(f"{row} {errors:>7} {cpu:>10.0f}")
             if name == "gateway" and rate == 1000:
                 verdicts.append((f"added p50 {p50 - base50:+.2f} ms <= 0.5 at {rate:.0f}/s", p50 - base50 <= 0.5))
                 verdicts.append((f"added p99 {p99 - base99:+.2f} ms <= 3 at {rate:.0f}/s", p99 - base99 <= 3.0))
