@@ -280,7 +280,6 @@ class Pool:
         if conn.closed or not conn.complete or not conn.keep_alive or conn.error is not None or conn.chunks:
             conn.close()
             return
-        conn.parser = httptools.HttpResponseParser(conn) if conn.head_only else conn.parser
         conn.idle_since = self.loop.time()
         if len(self.idle) < self.max_idle:
             self.idle.append(conn)

@@ -3,11 +3,14 @@ processes, and a supervisor that restarts a killed worker. Real processes, real 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import time
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -30,24 +33,37 @@ async def _hello(scope, receive, send):  # type: ignore[no-untyped-def]
     await send({"type": "http.response.body", "body": b"ok"})
 
 
-@pytest.fixture
-def workers(tmp_path) -> Iterator[tuple[str, ChildProcess]]:
+@contextlib.contextmanager
+def gateway_workers(tmp_path: Path, *extra: str, env: dict[str, str] | None = None):
+    """A 2-worker gateway in front of two trivial upstreams: (url, supervisor process)."""
     with ServerThread(_hello) as stable, ServerThread(_hello) as canary:
         port = free_port()
         argv = [sys.executable, "-m", "launch_control.gateway", "--workers", "2", "--port", str(port)]
         argv += ["--upstream", f"v2.9.0={stable.url}", "--upstream", f"v3.0.0={canary.url}"]
-        argv += ["--stable", "v2.9.0", "--canary", "v3.0.0", "--canary-weight", "5"]
-        env = {**os.environ, "LAUNCH_CONTROL_ADMIN_TOKEN": TOKEN, "LAUNCH_CONTROL_DATA_DIR": str(tmp_path)}
+        argv += ["--stable", "v2.9.0", "--canary", "v3.0.0", "--canary-weight", "5", *extra]
+        env = {
+            **os.environ,
+            "LAUNCH_CONTROL_ADMIN_TOKEN": TOKEN,
+            "LAUNCH_CONTROL_DATA_DIR": str(tmp_path),
+            **(env or {}),
+        }
         log = open(tmp_path / "gateway.log", "wb")  # noqa: SIM115 - closed below
         gateway = ChildProcess(argv, env=env, stdout=log, stderr=log, name="gateway")
         url = f"http://127.0.0.1:{port}"
         try:
             assert wait_for_http(url + "/health", timeout=30, expect=200), (tmp_path / "gateway.log").read_text()
-            by_worker(url)  # both workers answer before the test starts
+            for _, client in by_worker(url).values():  # both workers answer before the test starts
+                client.close()
             yield url, gateway
         finally:
             gateway.stop()
             log.close()
+
+
+@pytest.fixture
+def workers(tmp_path) -> Iterator[tuple[str, ChildProcess]]:
+    with gateway_workers(tmp_path) as plane:
+        yield plane
 
 
 def by_worker(url: str, want: int = 2, timeout: float = 20.0) -> dict[int, tuple[int, httpx.Client]]:
@@ -131,3 +147,43 @@ def test_killing_a_worker_leaves_the_other_serving_and_the_supervisor_restarts_i
     assert restarted is not None and restarted != pids[0], "worker 0 was not restarted"
     after = sum(requests_by(httpx.get(url + "/metrics", timeout=5).text).values())
     assert after >= before + 50  # counters carry on across the restart (the slot is kept)
+
+
+def _tight_plan(tmp_path: Path) -> Path:
+    """The shipped plan with /api/analytics at 60/min, burst 9: 10 admitted at once, then 1 a second."""
+    text = (Path(__file__).resolve().parents[2] / "checklist" / "promptforge-v3.yaml").read_text()
+    shipped = "{name: analytics, path: /api/analytics, limit: 120/min, burst: 20, methods: [GET]}"
+    assert shipped in text
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(text.replace(shipped, shipped.replace("120/min, burst: 20", "60/min, burst: 9")))
+    return plan
+
+
+def _admitted(url: str, org: str, count: int) -> tuple[int, float]:
+    """(requests admitted, seconds taken) for ``count`` requests of ``org``, each on a new connection."""
+    started = time.monotonic()
+    statuses = [
+        httpx.get(url + "/api/analytics", headers={"X-Org-Id": org}, timeout=5).status_code for _ in range(count)
+    ]
+    assert set(statuses) <= {200, 429}, statuses
+    return statuses.count(200), time.monotonic() - started
+
+
+def test_rate_limits_are_exact_per_org_across_workers_with_redis(tmp_path, redis_url):
+    with gateway_workers(
+        tmp_path, "--plan", str(_tight_plan(tmp_path)), env={"LAUNCH_CONTROL_REDIS_URL": redis_url}
+    ) as (
+        url,
+        _,
+    ):
+        admitted, seconds = _admitted(url, f"rl-{uuid.uuid4().hex[:12]}", 30)
+    # burst + 1 at once, then one a second — shared by both workers (each alone would admit 10 more)
+    assert 10 <= admitted <= 10 + int(seconds) + 1, (admitted, seconds)
+
+
+def test_memory_limits_give_each_worker_its_share(tmp_path):
+    with gateway_workers(tmp_path, "--plan", str(_tight_plan(tmp_path))) as (url, _):
+        admitted, seconds = _admitted(url, "rl-memory-org", 30)
+    # each of 2 workers: 30/min, burst 4 → 5 at once; together about the plan's 10, never 2 × 10
+    assert admitted <= 10 + 2 * (int(seconds) + 1), (admitted, seconds)
+    assert admitted >= 5
