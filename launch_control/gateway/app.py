@@ -24,12 +24,22 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 
 from launch_control.gateway import admin
 from launch_control.gateway.admin import AdminError, send_bytes, send_json  # noqa: F401 - re-exported
+from launch_control.gateway.forward import (  # noqa: F401 - route_of and the header sets re-exported
+    BUFFER_LIMIT,
+    DROP_REQUEST,
+    DROP_RESPONSE,
+    HEALTH_TIMEOUT,
+    IDEMPOTENT,
+    UPSTREAM_KEEPALIVE,
+    Target,
+    cookie_role,
+    route_of,
+)
 from launch_control.gateway.metrics import LATENCY_BUCKETS, ROUTE_INDEX, MetricSlots  # noqa: F401
 from launch_control.gateway.shared import RoutingState
 from launch_control.gateway.split import BUCKETS, ORG_ID, ROLES, bucket, threshold
@@ -48,79 +58,9 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-# Request headers not forwarded (hop-by-hop, or recomputed: host, content-length; expect is
-# answered by our own server, so the upstream never sends a 100 Continue we would have to skip).
-DROP_REQUEST = frozenset(
-    {
-        b"connection",
-        b"keep-alive",
-        b"proxy-authenticate",
-        b"proxy-authorization",
-        b"te",
-        b"trailers",
-        b"transfer-encoding",
-        b"upgrade",
-        b"host",
-        b"content-length",
-        b"expect",
-        b"x-forwarded-for",
-    }
-)
-# Response headers not passed back (hop-by-hop; uvicorn writes its own date and server; ours stamp the version).
-DROP_RESPONSE = frozenset(
-    {
-        b"connection",
-        b"keep-alive",
-        b"transfer-encoding",
-        b"upgrade",
-        b"te",
-        b"trailers",
-        b"date",
-        b"server",
-        b"x-served-by",
-        b"x-version",
-    }
-)
-ROUTES = {"/api/gpt-test": "/api/gpt-test", "/api/analytics": "/api/analytics", "/api/status": "/api/status"}
-PREFIX_ROUTES = (("/api/run/", "/api/run/*"),)
-IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-BUFFER_LIMIT = 1 << 20  # bodies up to 1 MiB with a length are read whole; the rest stream
-HEALTH_TIMEOUT = 1.0
-# Idle upstream connections are dropped after this many seconds: below uvicorn's default 5 s
-# keep-alive, so the gateway never reuses a connection the upstream is closing (a POST on such a
-# connection fails with "server disconnected" and cannot be retried safely).
-UPSTREAM_KEEPALIVE = 4.0
 ORG_CACHE = 100_000  # org id -> bucket entries kept (cleared when full: a bound, not an LRU)
 _MALFORMED = -1
 _CANARY, _STABLE = ROLES.index("canary"), ROLES.index("stable")
-
-
-def route_of(path: str) -> str:
-    """The route template a path is counted under (bounded label values)."""
-    route = ROUTES.get(path)
-    if route is not None:
-        return route
-    for prefix, template in PREFIX_ROUTES:
-        if path.startswith(prefix):
-            return template
-    return "other"
-
-
-class _Target:
-    """What the hot path needs about one version's upstream, computed once per change."""
-
-    def __init__(self, role: str, version: str, url: str, read_timeout: float):
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"upstream {version}: {url!r} is not an http(s) URL")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        self.role, self.version, self.url = role, version, url
-        self.role_index = ROLES.index(role)
-        self.host_header = parts.netloc.encode("idna")
-        self.base_path = parts.path.rstrip("/").encode()
-        self.stamp = [(b"x-served-by", role.encode()), (b"x-version", version.encode())]
-        self.address = (parts.hostname, port, parts.scheme == "https")
-        self.read_timeout = read_timeout
 
 
 class Gateway:
@@ -153,7 +93,7 @@ class Gateway:
             raise ValueError(f"timeout must be positive seconds, got {timeout}")
         self.known: dict[str, str] = {name: url.rstrip("/") for name, url in upstreams.items()}
         for name, url in self.known.items():
-            _Target("stable", name, url, timeout)  # every URL checked up front, not at the first request
+            Target("stable", name, url, timeout)  # every URL checked up front, not at the first request
         self.timeout = float(timeout)
         self.workers, self.worker = workers, worker
         self._token = admin_token.encode()
@@ -179,8 +119,8 @@ class Gateway:
         self._threshold = threshold(weight)
         self._versions = {"stable": stable, "canary": canary}
         self._targets = (
-            _Target("stable", stable, self.known[stable], self.timeout),
-            _Target("canary", canary, self.known[canary], self.timeout),
+            Target("stable", stable, self.known[stable], self.timeout),
+            Target("canary", canary, self.known[canary], self.timeout),
         )
         self._seq = seq
 
@@ -260,7 +200,7 @@ class Gateway:
             )
         return self._session
 
-    def _pool(self, target: _Target) -> Pool:
+    def _pool(self, target: Target) -> Pool:
         pool = self._pools.get(target.address)
         if pool is None:
             host, port, tls = target.address
@@ -300,7 +240,7 @@ class Gateway:
             if b == _MALFORMED:
                 return "X-Org-Id must be 1-64 characters from A-Z a-z 0-9 _ . : -"
             role = _CANARY if b < self._threshold else _STABLE
-        if cookie is not None and b"launch_version=" in cookie and (chosen_cookie := _cookie_role(cookie)):
+        if cookie is not None and b"launch_version=" in cookie and (chosen_cookie := cookie_role(cookie)):
             return ROLES.index(chosen_cookie)
         return role
 
@@ -504,16 +444,6 @@ def create_app(
 
 
 # --- helpers --------------------------------------------------------------------------------------
-
-
-def _cookie_role(cookie: bytes) -> str | None:
-    """``launch_version=canary|stable`` from a Cookie header; other values are ignored (stale cookies)."""
-    for part in cookie.split(b";"):
-        name, _, value = part.strip().partition(b"=")
-        if name == b"launch_version":
-            role = value.strip().strip(b'"').decode("latin-1").lower()
-            return role if role in ROLES else None
-    return None
 
 
 async def _stream_request(receive: Receive) -> AsyncIterator[bytes]:
