@@ -215,3 +215,33 @@ def test_console_traffic_away_from_the_step_pauses_and_the_gate_judges_the_serve
     assert launch.store.count_events("launch.set_traffic") >= 3  # 1%, 5% by the engine, 60% by lena
     launch.cli("rollback", "end of the console test")
     ramp.wait(2 * INTERVAL + 5)
+
+
+@pytest.mark.prefect
+def test_prefect_ramp_flow_ends_failed_when_someone_else_rolls_back(prefect_server, launch, stack):
+    """(b) the same through a real Prefect server: the canary-ramp flow run ends Failed, saying who."""
+    import threading
+
+    from flows.launch_day import canary_ramp
+    from launch_control.store import utcnow
+
+    rolled: dict = {}
+
+    def roll_back_at_5pct() -> None:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not launch.at_5pct():
+            time.sleep(0.1)
+        rolled["result"] = launch.cli("--actor", "lead", "lead rolls back by hand", entry="emergency-rollback")
+
+    helper = threading.Thread(target=roll_back_at_5pct, daemon=True)
+    helper.start()
+    state = canary_ramp(plan_path=str(launch.plan_path), store_url=launch.store.url, return_state=True)
+    ended = utcnow()
+    helper.join(30)
+    assert rolled["result"].returncode == 0, rolled["result"].stdout + rolled["result"].stderr
+    after = (ended - launch.store.rollbacks()[-1]["started_at"]).total_seconds()
+    print(f"flow run ended {state.name} {after:.2f} s after the rollback started")
+    assert state.is_failed(), state
+    assert "rolled back by lead: lead rolls back by hand" in (state.message or ""), state.message
+    assert after < 2 * INTERVAL + 1.0, after  # Prefect reporting the final state to its server: ~1 s
+    assert launch.store.launch_state().lease is None  # the flow's engine gave its lease up
