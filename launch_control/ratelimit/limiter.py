@@ -6,8 +6,12 @@ failure policy for when Redis does not answer.
 * Redis down or slower than ``redis_timeout``: a circuit breaker stops calling it (one probe per
   ``retry_after`` seconds decides when it is back) and the failure policy applies:
   - ``open`` (default; what Stripe and Envoy do): a local limiter per instance, each with
-    ``limit / expected_instances`` of every limit (rate and burst), so N instances together
-    still admit about the limit — not N times it;
+    ``limit / N`` of every limit (rate and burst), so N instances together still admit about the
+    limit — not N times it. N is the number of instances *really seen*: while Redis answers, each
+    limiter heartbeats into ``<prefix>:instances`` (a sorted set, every ``heartbeat_every`` s,
+    entries older than ``heartbeat_ttl`` dropped) and keeps the last count it read, so a single
+    gateway keeps its whole limit and never refuses a client under its rate. Before any count was
+    read (Redis down since start-up) N is the plan's ``expected_instances`` (default 1);
   - ``closed``: refuse with ``unavailable=True`` (the middleware answers 503 with the reason).
   Each switch is logged once and counted; the client never sees a 500.
 * A refusal from Redis is remembered locally until its retry-after: a key over its limit is
@@ -20,6 +24,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,12 +51,20 @@ class RateLimiter:
         breaker: CircuitBreaker | None = None,
         remember_refusals: bool = True,
         max_remembered: int = 100_000,
+        heartbeat_every: float = 2.0,
+        heartbeat_ttl: float = 10.0,
     ):
         if failure_mode not in ("open", "closed"):
             raise ValueError(f"failure_mode must be 'open' or 'closed', not {failure_mode!r}")
         self.redis = redis
         self.failure_mode = failure_mode
-        self.share = 1.0 / max(1, expected_instances)
+        self.expected_instances = max(1, expected_instances)
+        self.instances_seen: int | None = None  # last count read from the heartbeats
+        self.heartbeat_every = heartbeat_every
+        self.heartbeat_ttl = heartbeat_ttl
+        self.instance_id = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._heartbeat: threading.Thread | None = None
+        self._stopped = threading.Event()
         self.local = MemoryBackend()  # the embedded default when there is no Redis
         self.fallback = MemoryBackend()  # this instance's share while Redis is away
         self.breaker = breaker or CircuitBreaker(3, 1.0, 1, name="ratelimit-redis")
@@ -82,6 +96,42 @@ class RateLimiter:
             **kwargs,
         )
 
+    # --- how many instances share the limits ----------------------------------------------------
+
+    @property
+    def share(self) -> float:
+        """This instance's share of every limit while Redis is away: 1 / instances seen."""
+        return 1.0 / max(1, self.instances_seen or self.expected_instances)
+
+    def _start_heartbeat(self) -> None:
+        if self._heartbeat is None and self.redis is not None and self.heartbeat_every > 0:
+            with self._lock:
+                if self._heartbeat is None:
+                    self._heartbeat = threading.Thread(target=self._beat, name="ratelimit-heartbeat", daemon=True)
+                    self._heartbeat.start()
+
+    def heartbeat(self) -> int | None:
+        """Say this instance is alive and read how many are (None if Redis does not answer)."""
+        assert self.redis is not None
+        key = f"{self.redis.prefix}:instances"
+        now = time.time()
+        try:
+            pipe = self.redis.client.pipeline(transaction=True)
+            pipe.zadd(key, {self.instance_id: now})
+            pipe.zremrangebyscore(key, "-inf", now - self.heartbeat_ttl)
+            pipe.zcard(key)
+            pipe.expire(key, max(1, int(self.heartbeat_ttl * 3)))
+            count = int(pipe.execute()[2])
+        except Exception:  # Redis away: keep the last count (that is the point of it)
+            return None
+        self.instances_seen = max(1, count)
+        return self.instances_seen
+
+    def _beat(self) -> None:
+        while not self._stopped.is_set():
+            self.heartbeat()
+            self._stopped.wait(self.heartbeat_every)
+
     # --- deciding -------------------------------------------------------------------------------
 
     def decide(self, org: str, limits: Sequence[Limit]) -> Decision:
@@ -90,6 +140,8 @@ class RateLimiter:
             return cached
         if self.redis is None:
             return self.local.decide(org, limits)
+        if self._heartbeat is None:
+            self._start_heartbeat()
         if self.breaker.allow():
             try:
                 decision = self.redis.decide(org, limits)
@@ -106,6 +158,8 @@ class RateLimiter:
             return cached
         if self.redis is None:
             return self.local.decide(org, limits)
+        if self._heartbeat is None:
+            self._start_heartbeat()
         if self.breaker.allow():
             try:
                 decision = await self.redis.adecide(org, limits)
@@ -151,8 +205,9 @@ class RateLimiter:
         metrics.BACKEND_TRANSITIONS.labels(to=mode).inc()
         where = self.redis.describe() if self.redis else "?"
         if mode == "fallback":
+            seen = f"{self.instances_seen} instance(s) seen" if self.instances_seen else "no heartbeat read yet"
             policy = (
-                f"fail-open: each instance enforces {self.share:.3g} of every limit locally"
+                f"fail-open: this instance enforces {self.share:.3g} of every limit locally ({seen})"
                 if self.failure_mode == "open"
                 else "fail-closed: limited routes answer 503"
             )
@@ -202,5 +257,6 @@ class RateLimiter:
         return Decision(False, states, "cache")
 
     def close(self) -> None:
+        self._stopped.set()
         if self.redis:
             self.redis.close()
