@@ -297,11 +297,15 @@ class IncidentManager:
         except Exception as exc:
             log.exception("incident context for #%s", incident["id"])
             context = {"error": str(exc)}
+        from launch_control.notify.base import audience_context
+
         for audience, channels in groups.items():
-            subject, text = self._render(audience, kind, incident, context)
+            # Rendered from the audience's allow-listed fields only: a template cannot leak either.
+            seen = audience_context(context, audience)
+            subject, text = self._render(audience, kind, incident, seen)
             self.notifier.send(
                 kind, subject, text, channels=channels, incident_id=int(incident["id"]),
-                context={"incident": context.get("incident", {}), "components": context.get("components", {})},
+                context={"incident": seen.get("incident", {}), "components": seen.get("components", {})},
             )
 
     def _audience(self, channel: str) -> str:
@@ -324,6 +328,9 @@ class IncidentManager:
         except Exception as exc:  # a broken template must not silence an incident: send plain text
             log.error("template %s failed: %s", name, exc)
             self.store.audit("auto", "notify.template_error", template=name, error=str(exc), incident=incident["id"])
+            if audience != "team":  # the plain fallback must not leak what the template leaves out
+                subject = f"[{incident['severity']}] {self.plan.release.product}: incident {incident['status']}"
+                return subject, f"Incident #{incident['id']} is {incident['status']}. Next update within 30 minutes."
             subject = f"[{incident['severity']}] {self.plan.release.product}: {incident['summary']}"
             text = (
                 f"Incident #{incident['id']} ({incident['status']}): {incident['summary']}\n"

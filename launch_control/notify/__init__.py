@@ -8,23 +8,28 @@ is retried with exponential backoff and jitter; every outcome is recorded with
 ``Store.record_notification``: sent (``ok``), failed (``error``), or skipped (``attempts == 0``,
 ``error`` starting with ``"skipped:"``) when the channel is not configured on this machine.
 
+A channel whose ``audience`` is not ``team`` (``public``, ``customers``) gets only the context
+fields allow-listed for it (``notify.base.AUDIENCE_FIELDS``): never the cause, notes, names.
+
 ``send_sync`` waits and returns per-channel ``SendResult``s; ``flush(timeout)`` waits for the
 queues to drain (tests, and the CLI before it exits).
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import queue
 import random
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from launch_control.notify.base import Channel, Message, NotConfigured, NotifyError
+from launch_control.notify.base import Channel, Message, NotConfigured, NotifyError, audience_context
 from launch_control.registry import Registry
 from launch_control.units import parse_duration
 
@@ -78,26 +83,38 @@ def build_channel(config: Any, **context: Any) -> Channel:
     return CHANNELS.build_from(config, channel=name, **context)
 
 
+@dataclass
+class _Job:
+    """One message to one channel; ``recorded`` once its row is in ``notifications`` (exactly once)."""
+
+    channel: str
+    message: Message
+    future: Future[SendResult]
+    started: float = 0.0
+    recorded: bool = False
+
+
 class _Worker:
     """One channel's queue and daemon thread: serial, ordered delivery for that channel only."""
 
     def __init__(self, notifier: Notifier, name: str):
         self.notifier = notifier
         self.name = name
-        self.queue: queue.Queue[tuple[Message, Future[SendResult]]] = queue.Queue()
+        self.queue: queue.Queue[_Job] = queue.Queue()
         self.thread = threading.Thread(target=self._run, name=f"notify:{name}", daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
         while True:
-            message, future = self.queue.get()
+            job = self.queue.get()
             try:
-                result = self.notifier._deliver(self.name, message)
+                result = self.notifier._deliver(self.name, job.message, job)
             except BaseException as exc:  # a bug must not kill the worker: record and go on
                 log.exception("notifier worker %s", self.name)
                 result = SendResult(self.name, False, 0, f"internal error: {exc!r}")
-            future.set_result(result)
-            self.notifier._done()
+                self.notifier._record(job.message, result, job)
+            job.future.set_result(result)
+            self.notifier._done(job)
 
 
 class Notifier:
@@ -121,6 +138,9 @@ class Notifier:
         self._lock = threading.Lock()
         self._pending = 0
         self._idle = threading.Condition(self._lock)
+        self._unfinished: set[int] = set()  # id() of jobs queued or being sent
+        self._jobs: dict[int, _Job] = {}
+        _LIVE.add(self)
 
     # --- public API ---------------------------------------------------------------------------
 
@@ -175,15 +195,34 @@ class Notifier:
         return results
 
     def flush(self, timeout: float = 30.0) -> bool:
-        """Wait until every queued message is delivered or given up; False if ``timeout`` passed."""
+        """Wait until every queued message is delivered or given up; False if ``timeout`` passed —
+        then each message still queued or in flight is recorded as failed (``timeout: ...``) at
+        once, so a hung endpoint leaves a row even if the process exits next."""
         deadline = time.monotonic() + timeout
         with self._idle:
             while self._pending:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    return False
+                    break
                 self._idle.wait(left)
-        return True
+            else:
+                return True
+        self.give_up(f"timeout: still sending after the caller waited {timeout:g} s")
+        return False
+
+    def give_up(self, reason: str) -> int:
+        """Record every unfinished send as failed with ``reason``; returns how many."""
+        with self._lock:
+            jobs = [self._jobs[key] for key in list(self._unfinished) if key in self._jobs]
+        count = 0
+        for job in jobs:
+            elapsed = time.monotonic() - job.started if job.started else 0.0
+            attempts = 1 if job.started else 0
+            result = SendResult(job.channel, False, attempts, f"{reason} (this send had run {elapsed:.1f} s)")
+            if self._record(job.message, result, job):
+                count += 1
+                log.warning("notification %s to %s: %s", job.message.kind, job.channel, reason)
+        return count
 
     # --- internals ----------------------------------------------------------------------------
 
@@ -208,18 +247,23 @@ class Notifier:
         futures: dict[str, Future[SendResult]] = {}
         for name in names:
             future: Future[SendResult] = Future()
+            job = _Job(name, message, future)
             with self._lock:
                 self._pending += 1
+                self._unfinished.add(id(job))
+                self._jobs[id(job)] = job
                 worker = self._workers.get(name)
                 if worker is None:
                     worker = self._workers[name] = _Worker(self, name)
-            worker.queue.put((message, future))
+            worker.queue.put(job)
             futures[name] = future
         return futures
 
-    def _done(self) -> None:
+    def _done(self, job: _Job) -> None:
         with self._idle:
             self._pending -= 1
+            self._unfinished.discard(id(job))
+            self._jobs.pop(id(job), None)
             if not self._pending:
                 self._idle.notify_all()
 
@@ -249,8 +293,10 @@ class Notifier:
             timeout=parse_duration(settings.get("timeout", self.retry.timeout)),
         )
 
-    def _deliver(self, name: str, message: Message) -> SendResult:
+    def _deliver(self, name: str, message: Message, job: _Job | None = None) -> SendResult:
         started = time.monotonic()
+        if job is not None:
+            job.started = started
         channel = self._channel(name)
         policy = self._policy(name)
         if self._failures.get(name, 0) >= FAIL_FAST_AFTER:
@@ -259,6 +305,10 @@ class Notifier:
         if isinstance(channel, Exception):
             error = str(channel)
         else:
+            # Public channels get public fields only (notify.base.AUDIENCE_FIELDS), whatever the caller put in.
+            audience = str(getattr(channel, "audience", "public"))
+            if audience != "team" and message.context:
+                message = replace(message, context=audience_context(message.context, audience))
             while attempts < policy.attempts:
                 attempts += 1
                 try:
@@ -279,14 +329,20 @@ class Notifier:
         result = SendResult(name, ok, attempts, error, body, time.monotonic() - started)
         if not result.skipped:
             self._failures[name] = 0 if ok else self._failures.get(name, 0) + 1
-        self._record(message, result)
+        self._record(message, result, job)
         if not ok and not result.skipped:
             log.warning("notification %s to %s failed after %d attempt(s): %s", message.kind, name, attempts, error)
         return result
 
-    def _record(self, message: Message, result: SendResult) -> None:
+    def _record(self, message: Message, result: SendResult, job: _Job | None = None) -> bool:
+        """Write the send's row (once per job: a send given up on is not recorded again)."""
+        if job is not None:
+            with self._lock:
+                if job.recorded:
+                    return False
+                job.recorded = True
         if self.store is None:
-            return
+            return False
         try:
             self.store.record_notification(
                 result.channel,
@@ -299,6 +355,22 @@ class Notifier:
             )
         except Exception:  # the store being down must not take the worker with it
             log.exception("notifier: could not record the %s notification to %s", message.kind, result.channel)
+            return False
+        return True
+
+
+# Notifiers with sends in flight when the interpreter exits: their daemon threads die with it, so
+# record those sends as failed first — "every send is recorded", even a hung one.
+_LIVE: weakref.WeakSet[Notifier] = weakref.WeakSet()
+
+
+@atexit.register
+def _record_unfinished_at_exit() -> None:
+    for notifier in list(_LIVE):
+        try:
+            notifier.give_up("timeout: the process exited while this was still sending")
+        except Exception:  # exiting: never raise from here
+            log.exception("notifier: recording unfinished sends at exit")
 
 
 __all__ = [

@@ -19,6 +19,51 @@ from launch_control.errors import AdapterError
 
 AUDIENCES = ("team", "public", "customers")
 
+# What each audience may see of a message's context (and of what its templates are rendered
+# with): an allow-list, so a field added to the incident context later stays internal until it
+# is listed here. ``team`` sees everything. Never public: the cause, the summary's internals, who
+# opened/acknowledged/resolved it, notes, the on-call roster, the rollback reason, the history.
+_PUBLIC_INCIDENT = ("id", "severity", "status", "component", "opened_at", "acknowledged_at", "resolved_at", "duration")
+AUDIENCE_FIELDS: dict[str, dict[str, tuple[str, ...] | None]] = {
+    "public": {
+        "incident": _PUBLIC_INCIDENT,
+        "components": None,  # component → status: what a status page shows
+        "launch": ("product", "version"),
+        "now": None,
+    },
+    "customers": {
+        # enterprise customers also get the summary (their email names what they saw) and
+        # whether the release was rolled back
+        "incident": (*_PUBLIC_INCIDENT, "summary", "rollback", "time_to_resolve"),
+        "components": None,
+        "launch": ("product", "version"),
+        "now": None,
+    },
+}
+# An incident's "event" words for the outside: "resolved by alice: <note>" is internal.
+_PUBLIC_EVENT = {"open": "investigating", "acknowledged": "identified", "resolved": "resolved"}
+
+
+def audience_context(context: Mapping[str, Any], audience: str) -> dict[str, Any]:
+    """``context`` cut down to what ``audience`` may see (``team``: all of it; unknown: public)."""
+    if audience == "team":
+        return dict(context)
+    allowed = AUDIENCE_FIELDS.get(audience, AUDIENCE_FIELDS["public"])
+    out: dict[str, Any] = {}
+    for key, fields in allowed.items():
+        if key not in context:
+            continue
+        value = context[key]
+        if fields is not None and isinstance(value, Mapping):
+            value = {name: value[name] for name in fields if name in value}
+        elif fields is not None:
+            continue  # an allow-listed mapping that is not one: say nothing rather than guess
+        out[key] = value
+    incident = out.get("incident")
+    if isinstance(incident, dict) and "status" in incident:
+        incident["event"] = _PUBLIC_EVENT.get(str(incident["status"]), str(incident["status"]))
+    return out
+
 
 class NotifyError(AdapterError):
     """A channel could not deliver a message. ``retryable``: a later attempt may succeed."""
