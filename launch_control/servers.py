@@ -114,13 +114,57 @@ class ServerThread:
         self.stop()
 
 
-class ChildProcess:
-    """A child in its own process group; ``stop()`` sends SIGTERM to the group, then SIGKILL."""
+# --- the watchdog: children die with their parent, even when it is SIGKILLed (see reaper.py) ----
 
-    def __init__(self, argv: Sequence[str], *, env: dict[str, str] | None = None, name: str = "", **popen: Any):
+_reaper: subprocess.Popen[bytes] | None = None
+_reaper_owner = 0  # the pid that started it: a forked child needs its own
+_reaper_lock = threading.Lock()
+
+
+def _tell_reaper(line: str) -> None:
+    global _reaper, _reaper_owner
+    with _reaper_lock:
+        if _reaper is None or _reaper_owner != os.getpid() or _reaper.poll() is not None:
+            import sys
+
+            _reaper = subprocess.Popen(
+                [sys.executable, "-m", "launch_control.reaper"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # outlives us on purpose, away from the terminal's signals
+                close_fds=True,
+            )
+            _reaper_owner = os.getpid()
+        assert _reaper.stdin is not None
+        with contextlib.suppress(OSError, ValueError):  # a dead watchdog must not stop a child
+            _reaper.stdin.write(line.encode() + b"\n")
+            _reaper.stdin.flush()
+
+
+class ChildProcess:
+    """A child in its own process group; ``stop()`` sends SIGTERM to the group, then SIGKILL.
+
+    The group is registered with this process's watchdog (``launch_control.reaper``): if this
+    process dies — even by SIGKILL, when no handler or ``finally`` runs — the watchdog stops the
+    group (SIGTERM, then SIGKILL after 2 s), so ``launch-control up`` / ``demo`` leave nothing
+    behind. ``watch=False`` opts out (a child meant to outlive us)."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        env: dict[str, str] | None = None,
+        name: str = "",
+        watch: bool = True,
+        **popen: Any,
+    ):
         self.argv = list(argv)
         self.name = name or os.path.basename(self.argv[0])
         self.proc = subprocess.Popen(self.argv, env=env, start_new_session=True, **popen)
+        self.watched = watch
+        if watch:
+            _tell_reaper(f"+{self.proc.pid}")  # its pgid: start_new_session made it the leader
 
     @property
     def pid(self) -> int:
@@ -139,6 +183,9 @@ class ChildProcess:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout)
+        if self.watched:
+            self.watched = False
+            _tell_reaper(f"-{self.proc.pid}")  # stopped: the pgid may be reused by someone else
         return self.proc.returncode
 
     def __enter__(self) -> ChildProcess:

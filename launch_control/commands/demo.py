@@ -137,7 +137,7 @@ def demo_plan(base: Any, stack: Any, directory: Path) -> tuple[Any, Path]:
     from launch_control.plan import dump_plan, parse_plan
 
     data = dump_plan(base)
-    gateway, token = stack.gateway_url, stack.admin_token
+    gateway = stack.gateway_url
     local = "http://127.0.0.1:8080"
     data["analysis"].update(
         min_requests=min(DEMO_MIN_REQUESTS, int(data["analysis"].get("min_requests", 20))),
@@ -146,7 +146,10 @@ def demo_plan(base: Any, stack: Any, directory: Path) -> tuple[Any, Path]:
     )
     for key in ("router", "deployer"):
         if data["rollback"][key]["type"] == "gateway":
-            data["rollback"][key] = {**data["rollback"][key], "url": gateway, "token": token}
+            # No token in the file: the router finds it as every local tool does (token_env, else
+            # the data directory's 0600 token file) — a plan is shared and printed, a secret is not.
+            settings = {k: v for k, v in data["rollback"][key].items() if k != "token"}
+            data["rollback"][key] = {**settings, "url": gateway}
     for check in data["rollback"].get("health_checks", []):
         check["url"] = check["url"].replace(local, gateway)
     data["smoke_tests"]["base_url"] = gateway
@@ -159,9 +162,12 @@ def demo_plan(base: Any, stack: Any, directory: Path) -> tuple[Any, Path]:
         if data.get(key):
             data[key] = str(base.resolve(data[key]))
     path = directory / "demo-plan.yaml"
-    path.write_text(
+    from launch_control.config import write_private
+
+    write_private(
+        path,
         "# written by launch-control demo: the shipped plan pointed at the demo stack\n"
-        + yaml.safe_dump(data, sort_keys=False)
+        + yaml.safe_dump(data, sort_keys=False),
     )
     return parse_plan(data, path), path
 
@@ -190,7 +196,7 @@ def run_demo(args: argparse.Namespace, ctx: Any) -> int:
     say = console.print
     base = ctx.plan
     directory = data_dir()
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # the store, the token file, the plan
     _sigterm_as_interrupt()
     holds = sum(step.hold for step in base.canary.steps)
     time_scale = max(1.0, holds / (args.minutes * 60)) if args.time_scale is None else args.time_scale

@@ -36,7 +36,7 @@ AUDIENCE_FIELDS: dict[str, dict[str, tuple[str, ...] | None]] = {
         # whether the release was rolled back
         "incident": (*_PUBLIC_INCIDENT, "summary", "rollback", "time_to_resolve"),
         "components": None,
-        "launch": ("product", "version"),
+        "launch": ("product", "version", "stable_version"),
         "now": None,
     },
 }
