@@ -142,7 +142,8 @@ def metric_figure(
                             "text": f"{level.upper().replace('SEV', 'SEV-')} {y:g}{unit}", "showarrow": False,
                             "font": {"size": 10, "color": SEV_COLOURS.get(level, "#888")}})
     if off:
-        note = ", ".join(f"{k.upper().replace('SEV', 'SEV-')} {v:g}{unit}" for k, v in sorted(off.items()))
+        ordered = sorted(off.items(), key=lambda kv: kv[1])
+        note = ", ".join(f"{k.upper().replace('SEV', 'SEV-')} {v:g}{unit}" for k, v in ordered)
         annotations.append({"xref": "paper", "x": 0, "xanchor": "left", "yref": "paper", "y": 1.0,
                             "yanchor": "bottom", "showarrow": False, "font": {"size": 10, "color": "#868e96"},
                             "text": f"off-scale above: {note}"})

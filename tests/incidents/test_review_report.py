@@ -78,7 +78,7 @@ def test_report_has_every_section_and_no_network(plan, store):
     assert "3.42 s" in html and "within budget" in html and "TTR budget 2m" in html
     # charts: inline SVG lines per version, SEV limits and step markers
     assert html.count("<svg") >= 2 and "<polyline" in html
-    assert "SEV1 20.0%" in html and ">5%</text>" in html and ">rollback</text>" in html
+    assert "SEV-1 20%" in html and ">5%</text>" in html and ">rollback TTR 3.4 s</text>" in html
     # gate decisions with reasons
     assert "canary error rate 25% &gt; SEV-1 limit 20%" in html
     # checklist completion, timeline actual vs planned, notifications, criteria verdicts
@@ -143,3 +143,19 @@ def test_cli_incident_commands_and_report(cli, capsys, tmp_path, monkeypatch):
     sev1 = json.loads(out)[0]
     assert sev1["rollback"] is True
     assert [s["role"] for s in sev1["escalation"]] == ["secondary", "engineering-lead", "cto"]
+
+
+def test_report_axis_follows_millisecond_latency(store, plan):
+    """3 ms latencies get a millisecond axis (the 3 s / 10 s limits are listed off-scale, not drawn)."""
+    from launch_control.report import render_report
+
+    t0 = dt.datetime(2026, 3, 3, 12, 0, tzinfo=dt.UTC)
+    store.update_state(launch_started_at=t0)
+    store.record_samples([{"at": t0 + i * MIN, "version": role, "metric": "latency_p95", "value": 0.003}
+                          for i in range(30) for role in ("stable", "canary")])
+    html = render_report(plan, store)
+    chart = html[html.index('aria-label="latency_p95"'):]
+    chart = chart[: chart.index("</svg>")]
+    assert "3.45 ms" in chart, "the axis top is just above the data"
+    assert "off-scale above: SEV-3 3 s, SEV-2 5 s, SEV-1 10 s" in chart
+    assert ">12:00:00<" not in chart or ">12:29:00<" in chart, "the axis does not read one time at both ends"
