@@ -26,6 +26,8 @@ STATUS_COLOURS = {
     "skipped": "#868e96",
     "planned": "#ced4da",
     "missed": "#f08c00",
+    "stopped": "#862e9c",
+    "not recorded": "#adb5bd",
 }
 
 
@@ -103,6 +105,8 @@ def metric_figure(
     interval, so a 27 % interval must show as 27 %, not as its bucket's 13 % mean. Times are drawn in
     ``tz`` (the plan's zone); ``thresholds`` maps ``sev3`` / ``sev2`` / ``sev1`` to a limit in the
     metric's own unit; a chart without a single row says so instead of drawing an empty axis.
+    SVG lines (``Scatter``), not WebGL: a few hundred points per line, and headless or GPU-less
+    browsers render WebGL in software, several times slower.
     """
     def local(when: dt.datetime) -> dt.datetime:
         # Wall-clock time in the plan's zone, without an offset: plotly.js drops offsets and would
@@ -125,11 +129,11 @@ def metric_figure(
         name = f"{version} {metric.removeprefix('latency_')}" if len(metrics) > 1 else version
         colour = ROLE_COLOURS.get(version)
         dash = DASHES[metrics.index(metric) % len(DASHES)]
-        fig.add_trace(go.Scattergl(x=xs, y=ys, mode="lines", name=f"{name} mean", legendgroup=name,
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=f"{name} mean", legendgroup=name,
                                    line={"color": colour, "dash": dash, "width": 1.5}))
         drawn += ys
         if peaks and any(t > y + 1e-12 for t, y in zip(tops, ys, strict=True)):
-            fig.add_trace(go.Scattergl(x=xs, y=tops, mode="lines", name=f"{name} peak", legendgroup=name,
+            fig.add_trace(go.Scatter(x=xs, y=tops, mode="lines", name=f"{name} peak", legendgroup=name,
                                        opacity=0.45, line={"color": colour, "dash": "dot", "width": 1}))
             drawn += tops
     top, shown, off = y_scale(drawn, {k: v * scale for k, v in (thresholds or {}).items()})

@@ -27,7 +27,10 @@ def api_url() -> str | None:
 
 
 def ui_url() -> str | None:
+    """``$PREFECT_UI_URL``, else the UI the API's server also serves (``…/api`` → ``…``)."""
     url = os.environ.get(UI_ENV, "").rstrip("/")
+    if not url and (api := api_url()) and api.endswith("/api"):
+        url = api.removesuffix("/api")
     return url or None
 
 

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from launch_control.commands.demo_view import DemoView, demo_account
 from launch_control.errors import UsageError
 
 DEMO_RPS = 200.0
@@ -141,7 +142,9 @@ def demo_plan(base: Any, stack: Any, directory: Path) -> tuple[Any, Path]:
     local = "http://127.0.0.1:8080"
     data["analysis"].update(
         min_requests=min(DEMO_MIN_REQUESTS, int(data["analysis"].get("min_requests", 20))),
-        metric_source={**data["analysis"]["metric_source"], "url": gateway + "/metrics"},
+        metric_source={**data["analysis"]["metric_source"], "url": gateway + "/metrics",
+                       # each version's own /metrics: CPU and memory measured, judged and charted
+                       "upstreams": {"stable": stack.stable_url + "/metrics", "canary": stack.canary_url + "/metrics"}},
         probes=[p.replace(local, gateway) for p in data["analysis"].get("probes", [])],
     )
     for key in ("router", "deployer"):
@@ -217,11 +220,12 @@ def run_demo(args: argparse.Namespace, ctx: Any) -> int:
         say(f"  gateway {stack.gateway_url} · load {args.rps:g} req/s from 2000 orgs")
         plan, plan_path = demo_plan(base, stack, directory)
         store = Store(launch_id=plan.launch_id)
+        account = demo_account(store)
         env_plan = {"LAUNCH_CONTROL_PLAN": str(plan_path)}
         os.environ.update(env_plan)
         api = _start_prefect(args, directory, started, say, free=args.free_ports or busy)
         if not args.no_console:
-            _start_console(env_plan, started, say, free=args.free_ports or busy)
+            _start_console(env_plan, started, say, free=args.free_ports or busy, account=account)
         total = holds / time_scale
         every = max(DEMO_MIN_INTERVAL, plan.analysis.interval / time_scale)
         say(
@@ -229,13 +233,15 @@ def run_demo(args: argparse.Namespace, ctx: Any) -> int:
             f"{' → '.join(f'{s.weight:g}%' for s in plan.canary.steps)}, time ×{time_scale:g} "
             f"(≈{total / 60:.1f} min of holds), gates every {every:g} s"
         )
+        view = DemoView(plan, store, directory / "demo.log")
         if faults:
-            injector = FaultInjector(stack, store, faults, say)
+            injector = FaultInjector(stack, store, faults, view.say)
             injector.start()
-        if api:
-            outcome = _run_with_prefect(plan_path, store, time_scale, say)
-        else:
-            outcome = _run_in_process(plan, store, time_scale, say)
+        with view.running():  # the flow's log lines go to demo.log; the terminal shows the live view
+            if api:
+                outcome = _run_with_prefect(plan_path, store, time_scale, view.say)
+            else:
+                outcome = _run_in_process(plan, store, time_scale, view.say)
         _summary(plan, store, outcome, injector, say)
         if args.keep:
             say("[bold]--keep[/]: the stack and console stay up; Ctrl-C stops everything")
@@ -281,7 +287,8 @@ def _start_prefect(
     return server.api_url
 
 
-def _start_console(env: dict[str, str], started: list[Any], say: Any, *, free: bool) -> None:
+def _start_console(env: dict[str, str], started: list[Any], say: Any, *, free: bool,
+                   account: tuple[str, str] | None = None) -> None:
     try:
         from launch_control.commands.console import DEFAULT_PORT, start_console
     except ImportError:
@@ -292,7 +299,11 @@ def _start_console(env: dict[str, str], started: list[Any], say: Any, *, free: b
     port = free_port() if free else DEFAULT_PORT
     child = start_console(port, env={**os.environ, **env}, quiet=True)
     started.append(child)
-    say(f"  console http://127.0.0.1:{port} (sign in as described in the README)")
+    if account:
+        say(f"  console http://127.0.0.1:{port} — sign in as [bold]{account[0]}[/] with password "
+            f"[bold]{account[1]}[/] (a launch lead made for this demo)")
+    else:
+        say(f"  console http://127.0.0.1:{port}")
 
 
 def _run_with_prefect(plan_path: Path, store: Any, time_scale: float, say: Any) -> str:
@@ -322,7 +333,8 @@ def _run_in_process(plan: Any, store: Any, time_scale: float, say: Any) -> str:
     from launch_control.release import freeze_and_tag
 
     say("[bold]1. preflight[/]")
-    report = run_preflight(plan, store, out=lambda line: say(line, markup=False))
+    log = lambda line: print(line, flush=True)  # noqa: E731  (stdout is the demo's log file here)
+    report = run_preflight(plan, store, out=log)
     if not report.ok:
         return "failed"
     say("[bold]2. freeze and tag[/]")
@@ -336,7 +348,7 @@ def _run_in_process(plan: Any, store: Any, time_scale: float, say: Any) -> str:
         actor="demo",
         time_scale=time_scale,
         min_interval=DEMO_MIN_INTERVAL,
-        out=lambda line: say(line, markup=False),
+        out=log,
     )
     result = engine.run(restart=True)
     if not result.ok:

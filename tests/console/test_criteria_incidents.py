@@ -91,3 +91,26 @@ def test_viewer_sees_incidents_but_cannot_act(empty_store, console):
     at = console("incidents", role="viewer")
     assert at.dataframe[0].value["#"].iloc[0] == incident
     assert not [b for b in at.button if (b.key or "").startswith(("ack-", "resolve-"))]
+
+
+def test_open_sev1_does_not_default_to_all_clear(empty_store, console):
+    empty_store.open_incident("SEV-1", "error_rate", "canary error rate 27%", "engine")
+    at = console("incidents", role="lead")
+    assert not at.exception
+    template = next(s for s in at.selectbox if s.label == "Template")
+    assert template.value == "war-room", "an open SEV-1 opens the war-room template, not an all-clear"
+    template.set_value("all-clear").run()
+    assert any("still open" in w.value and "would be false" in w.value for w in at.warning)
+
+
+def test_timeline_says_stopped_after_a_rollback(empty_store, plan, console):
+    from launch_control.store import utcnow
+
+    entry = next(e for e in plan.timeline.entries if e.action == "canary_ramp")
+    empty_store.record_timeline(entry.id, "running", flow_run_id="00000000-0000-0000-0000-00000000000a")
+    empty_store.update_state(phase="rolled_back", launch_started_at=utcnow())
+    at = console("timeline")
+    table = at.dataframe[0].value
+    row = table[table["entry"] == entry.title].iloc[0]
+    assert row["status"] == "stopped", "a rolled-back launch's ramp is not 'running' any more"
+    assert "running" not in list(table["status"])

@@ -27,6 +27,7 @@ else:
     launch_date, source = now.astimezone(tz).date(), "today (no launch date in the plan, launch not started)"
 st.caption(f"Launch day {launch_date:%A %d %B %Y} ({source}); times in {tz.key}.")
 
+ended = state["phase"] in ("rolled_back", "rollback_failed", "aborted")
 events: dict[str, list[dict[str, Any]]] = {}
 for event in store.timeline_events():
     events.setdefault(event["entry_id"], []).append(event)
@@ -42,8 +43,17 @@ for index, entry in enumerate(entries):
     mine = events.get(entry.id, [])
     started = next((e["at"] for e in mine if e["status"] == "running"), mine[0]["at"] if mine else None)
     last = mine[-1] if mine else None
-    status = last["status"] if last else ("missed" if planned < now and entry.scheduled else "planned")
     finished = last["at"] if last and last["status"] in ("done", "failed", "skipped") else None
+    if last is not None:
+        status = last["status"]
+        if status == "running" and ended:
+            # The launch ended (rolled back, aborted) while this entry ran: it is not running any more.
+            status, finished = "stopped", state["updated_at"]
+    elif planned < now and entry.scheduled:
+        # Past and unrecorded: "missed" only when no launch ran at all; otherwise say what is known.
+        status = "not recorded" if state["launch_started_at"] else "missed"
+    else:
+        status = "planned"
     run_id = next((e["flow_run_id"] for e in reversed(mine) if e["flow_run_id"]), None)
     rows.append({"id": entry.id, "title": entry.title, "action": entry.action, "planned_start": planned,
                  "planned_end": planned_end, "actual_start": started, "actual_end": finished, "status": status,

@@ -44,9 +44,27 @@ PAD = dt.timedelta(minutes=10)
 
 
 @st.cache_data(ttl=10, show_spinner=False)
-def _buckets(_store: Store, url: str, launch_id: str, since: dt.datetime, until: dt.datetime,
-             bucket: float) -> list[dict[str, Any]]:
+def _live_buckets(_store: Store, url: str, launch_id: str, since: dt.datetime, until: dt.datetime,
+                  bucket: float) -> list[dict[str, Any]]:
     return data.bucketed_samples(_store, METRICS, since, until, bucket)
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def _closed_buckets(_store: Store, url: str, launch_id: str, since: dt.datetime, until: dt.datetime,
+                    bucket: float) -> list[dict[str, Any]]:
+    # A window that ended more than a bucket ago gets no new samples: kept for an hour.
+    return data.bucketed_samples(_store, METRICS, since, until, bucket)
+
+
+def _buckets(since: dt.datetime, until: dt.datetime, bucket: float, last: dt.datetime) -> list[dict[str, Any]]:
+    closed = until < last - dt.timedelta(seconds=bucket) or until < ui.now() - dt.timedelta(minutes=5)
+    read = _closed_buckets if closed else _live_buckets
+    return read(store, store.url, store.launch_id, since, until, bucket)
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def _span(_store: Store, url: str, launch_id: str) -> tuple[dt.datetime | None, dt.datetime | None]:
+    return data.sample_span(_store)
 
 
 def _markers() -> list[Marker]:
@@ -79,16 +97,18 @@ def _launch_window(state: dict[str, Any], markers: list[Marker], first: dt.datet
     start = state.get("launch_started_at") or min((m.at for m in markers if m.kind != "action"), default=None)
     if start is None:
         return max(first, last - dt.timedelta(hours=1)), last
-    ending = [m.at for m in markers if m.at >= start]
-    end = max([*ending, min(last, start + dt.timedelta(days=3))])
-    if state.get("phase") in ("ramping", "paused", "awaiting_approval"):
-        end = max(end, ui.now())
-    return start - PAD, end + PAD
+    if state.get("phase") in ("ramping", "paused", "awaiting_approval", "rolling_back"):
+        return start - PAD, max(last, ui.now()) + PAD
+    # Ended: up to the last thing that happened to it (a step, a rollback, an action, a gate verdict).
+    decisions = store.decisions(limit=1)
+    ending = [m.at for m in markers if m.at >= start] + [d["at"] for d in decisions if d["at"] >= start]
+    end = min(max(ending, default=last), last + PAD)
+    return start - PAD, max(end, start + PAD) + PAD
 
 
 st.title("Metrics")
 choice = st.radio("Range", list(RANGES), horizontal=True, key="metrics_range", label_visibility="collapsed")
-first, last = data.sample_span(store)
+first, last = _span(store, store.url, store.launch_id)
 if last is None:
     st.info("No metric samples recorded yet. They appear once the canary ramp (or monitoring) observes traffic.")
     st.stop()
@@ -111,7 +131,7 @@ epoch = until.timestamp()
 until = dt.datetime.fromtimestamp((epoch // bucket + 1) * bucket, dt.UTC)
 since = dt.datetime.fromtimestamp(min(since, until - dt.timedelta(seconds=bucket)).timestamp() // bucket * bucket,
                                   dt.UTC)
-rows = _buckets(store, store.url, store.launch_id, since, until, bucket)
+rows = _buckets(since, until, bucket, last)
 st.caption(f"{ui.local(since, tz, '%a %d %b %H:%M')} – {ui.local(until, tz, '%a %d %b %H:%M %Z')} · "
            f"lines are means over {ui.duration(bucket)}, dotted lines each interval's peak (what the gate saw) · "
            f"{len(rows)} points · times in {tz.key}")

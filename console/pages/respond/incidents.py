@@ -108,6 +108,20 @@ with runbook_tab:
     if not plan.runbook and not shown:
         st.info("The plan names no runbook (set `runbook: runbook.md`).")
 
+def _default_template(incident: dict | None, names: list[str]) -> str:
+    """The template that fits: a war room for an open SEV-1/2, a status check for other open ones,
+    the all-clear only once the incident is resolved, the status page for the launch itself."""
+    if incident is None:
+        wanted = ["status-page", "status-check"]
+    elif incident["status"] == "resolved":
+        wanted = ["all-clear", "post-mortem"]
+    elif incident["severity"] in ("SEV-1", "SEV-2"):
+        wanted = ["war-room", "status-check"]
+    else:
+        wanted = ["status-check", "war-room"]
+    return next((w for w in wanted if w in names), names[0])
+
+
 with comms_tab:
     templates = optional.load("launch_control.templates")
     if templates is None:
@@ -120,8 +134,15 @@ with comms_tab:
         else:
             options = {f"#{i['id']} {i['severity']} {i['summary'][:50]}": i for i in reversed(incidents)}
             cols = st.columns(2)
-            name = cols[0].selectbox("Template", names, key="template-name")
             chosen = cols[1].selectbox("Incident", [*options, "(launch only)"], key="template-incident")
+            incident = options.get(chosen)
+            default = _default_template(incident, names)
+            # The key carries the incident: choosing another one brings back the fitting default.
+            name = cols[0].selectbox("Template", names, index=names.index(default) if default in names else 0,
+                                     key=f"template-name-{chosen}")
+            if incident is not None and incident["status"] != "resolved" and name == "all-clear":
+                st.warning(f"Incident #{incident['id']} is still {incident['status']}: an all-clear now would be "
+                           "false. Resolve it first (Incidents tab).", icon=":material/warning:")
             try:
                 if chosen in options:
                     data = templates.incident_context(plan, store, options[chosen])
