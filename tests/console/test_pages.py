@@ -168,6 +168,8 @@ def test_incidents_log_roster_and_templates(full_store, console):
     roster = next(d.value for d in at.dataframe if "contact" in d.value.columns)
     assert "Priya Raman" in list(roster["name"])
     code = at.code
+    # Incident #2 is still open: the war-room message is offered first, never an all-clear.
+    assert next(s for s in at.selectbox if s.label == "Template").value == "war-room"
     assert code and "incident #2" in code[0].value and "Stable error rate above 5%" in code[0].value
 
 

@@ -138,14 +138,28 @@ st.caption(f"{ui.local(since, tz, '%a %d %b %H:%M')} – {ui.local(until, tz, '%
 if not rows:
     st.info(f"No samples in this range; the last one is from {ui.ago(last)}.")
 
+@st.cache_resource(ttl=10, max_entries=32, show_spinner=False)
+def _figures(_rows: list[dict[str, Any]], url: str, launch_id: str, since: dt.datetime, until: dt.datetime,
+             bucket: float, marker_key: tuple, count: int) -> list[Any]:
+    # Building a plotly figure costs ~0.1 s each: the six are kept for the same window, markers and
+    # rows (``count`` and the window stand for the rows), so moving between pages does not rebuild them.
+    figures = []
+    for title, names, unit, scale, limit_metric in CHARTS:
+        threshold = plan.analysis.metrics.get(limit_metric) if limit_metric else None
+        limits = {lv: getattr(threshold, lv) for lv in ("sev3", "sev2", "sev1")
+                  if threshold and getattr(threshold, lv)}
+        if limit_metric and limit_metric.startswith("latency") and limits:
+            title += " · limits of p95"
+        figures.append(metric_figure(_rows, names, title=title, unit=unit, scale=scale, thresholds=limits,
+                                     markers=markers, since=since, until=until, tz=tz))
+    return figures
+
+
+marker_key = tuple((m.at.timestamp(), m.label, m.kind) for m in markers)
+last_at = rows[-1]["at"].timestamp() if rows else 0.0
+figures = _figures(rows, store.url, store.launch_id, since, until, bucket, (*marker_key, last_at), len(rows))
 columns = st.columns(2)
-for index, (title, names, unit, scale, limit_metric) in enumerate(CHARTS):
-    threshold = plan.analysis.metrics.get(limit_metric) if limit_metric else None
-    limits = {lv: getattr(threshold, lv) for lv in ("sev3", "sev2", "sev1") if threshold and getattr(threshold, lv)}
-    if limit_metric and limit_metric.startswith("latency") and limits:
-        title += " · limits of p95"
-    figure = metric_figure(rows, names, title=title, unit=unit, scale=scale, thresholds=limits, markers=markers,
-                           since=since, until=until, tz=tz)
+for index, ((_title, names, *_), figure) in enumerate(zip(CHARTS, figures, strict=True)):
     with columns[index % 2]:
         st.plotly_chart(figure, width="stretch", key=f"chart-{names[0]}")
 

@@ -109,16 +109,14 @@ with runbook_tab:
         st.info("The plan names no runbook (set `runbook: runbook.md`).")
 
 def _default_template(incident: dict | None, names: list[str]) -> str:
-    """The template that fits: a war room for an open SEV-1/2, a status check for other open ones,
-    the all-clear only once the incident is resolved, the status page for the launch itself."""
+    """The template that fits: the war room for an open incident, the all-clear only once it is
+    resolved, the status page for the launch itself."""
     if incident is None:
         wanted = ["status-page", "status-check"]
     elif incident["status"] == "resolved":
         wanted = ["all-clear", "post-mortem"]
-    elif incident["severity"] in ("SEV-1", "SEV-2"):
-        wanted = ["war-room", "status-check"]
     else:
-        wanted = ["status-check", "war-room"]
+        wanted = ["war-room", "status-check"]
     return next((w for w in wanted if w in names), names[0])
 
 
