@@ -47,7 +47,7 @@ def test_the_plans_router_and_source_build(plan, monkeypatch):
 
 
 def test_unknown_types_are_refused_with_the_known_ones():
-    with pytest.raises(UnknownAdapterError, match=r"unknown traffic router type 'istio'; known types: gateway, nginx"):
+    with pytest.raises(UnknownAdapterError, match=r"unknown traffic router type 'istio'; known types: gateway, haproxy, nginx"):
         build_router({"type": "istio"})
     with pytest.raises(UnknownAdapterError, match=r"unknown metric source type 'datadog'; known types: gateway"):
         build_source({"type": "datadog"})
