@@ -47,7 +47,8 @@ def test_the_plans_router_and_source_build(plan, monkeypatch):
 
 
 def test_unknown_types_are_refused_with_the_known_ones():
-    with pytest.raises(UnknownAdapterError, match=r"unknown traffic router type 'istio'; known types: gateway, haproxy, nginx"):
+    known = r"known types: gateway, haproxy, nginx"
+    with pytest.raises(UnknownAdapterError, match=r"unknown traffic router type 'istio'; " + known):
         build_router({"type": "istio"})
     with pytest.raises(UnknownAdapterError, match=r"unknown metric source type 'datadog'; known types: gateway"):
         build_source({"type": "datadog"})
@@ -55,4 +56,4 @@ def test_unknown_types_are_refused_with_the_known_ones():
         build_router({"url": "x"})
     with pytest.raises(UsageError, match="noop router: unknown setting"):
         build_router({"type": "noop", "weight": 3})
-    assert ROUTERS.names() == ["gateway", "nginx", "noop"]
+    assert ROUTERS.names() == ["gateway", "haproxy", "nginx", "noop", "vercel"]
