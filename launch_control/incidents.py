@@ -151,7 +151,7 @@ class IncidentManager:
             if existing:
                 return self._touch(existing[0], severity, summary, actor)
             now = self.store_now()
-            incident_id = self.store.open_incident(
+            incident_id, created = self.store.open_or_get_incident(
                 severity,
                 cause,
                 summary,
@@ -161,7 +161,11 @@ class IncidentManager:
                 reports=1,
                 history=[{"at": now.isoformat(), "severity": severity, "summary": summary}],
             )
-            # Another process may have opened the same cause at the same moment: keep the oldest.
+            if not created:  # another process opened this cause a moment ago: it is that one
+                twin = self.store.incident(incident_id)
+                assert twin is not None
+                return self._touch(twin, severity, summary, actor)
+            # A store from before the unique index (not upgraded yet): keep the oldest twin.
             twins = self.active(cause)
             if twins and twins[0]["id"] != incident_id:
                 self.store.update_incident(

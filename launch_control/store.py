@@ -30,7 +30,7 @@ from launch_control.errors import LaunchControlError
 from launch_control.state import LaunchState
 
 DATABASE_ENV = "LAUNCH_CONTROL_DATABASE_URL"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class StoreError(LaunchControlError):
@@ -167,6 +167,16 @@ incidents = sa.Table(
     sa.Column("escalated_to", sa.String(64), nullable=True),
     sa.Column("details", sa.JSON, nullable=False, default=dict),
 )
+# One active (not resolved) incident per cause and launch, enforced by the database: two
+# processes opening the same cause at once cannot both win (PostgreSQL and SQLite partial index).
+ACTIVE_CAUSE_INDEX = sa.Index(
+    "uq_incidents_active_cause",
+    incidents.c.launch_id,
+    incidents.c.cause,
+    unique=True,
+    postgresql_where=incidents.c.status != "resolved",
+    sqlite_where=incidents.c.status != "resolved",
+)
 
 rollbacks = sa.Table(
     "rollbacks",
@@ -247,7 +257,15 @@ timeline_events = sa.Table(
 
 # Upgrades from one schema version to the next: version → list of SQL statements.
 # create_all() adds new tables by itself; these are for changes to existing ones.
-MIGRATIONS: dict[int, list[str]] = {}
+MIGRATIONS: dict[int, list[str]] = {
+    # 2: one active incident per cause. Older stores may hold duplicates: keep the oldest of each.
+    2: [
+        "UPDATE incidents SET status = 'resolved', resolved_by = 'schema-upgrade' WHERE status <> 'resolved' "
+        "AND id NOT IN (SELECT MIN(id) FROM incidents WHERE status <> 'resolved' GROUP BY launch_id, cause)",
+        "CREATE UNIQUE INDEX IF NOT EXISTS uq_incidents_active_cause ON incidents (launch_id, cause) "
+        "WHERE status <> 'resolved'",
+    ],
+}
 
 
 def default_url() -> str:
@@ -675,6 +693,28 @@ class Store:
     # --- incidents ------------------------------------------------------------------------------------
 
     def open_incident(self, severity: str, cause: str, summary: str, actor: str, **details: Any) -> int:
+        """A new open incident for ``cause`` — or, if one is already active, that one's id."""
+        return self.open_or_get_incident(severity, cause, summary, actor, **details)[0]
+
+    def open_or_get_incident(
+        self, severity: str, cause: str, summary: str, actor: str, **details: Any
+    ) -> tuple[int, bool]:
+        """``(id, True)`` for a new incident; ``(id of the active one, False)`` when ``cause``
+        already has one — also when another process opened it a moment ago (the unique index
+        ``uq_incidents_active_cause`` decides; the loser gets the winner's incident)."""
+        try:
+            return self._insert_incident(severity, cause, summary, actor, details), True
+        except sa.exc.IntegrityError:
+            query = incidents.select().where(
+                incidents.c.launch_id == self.launch_id, incidents.c.cause == cause, incidents.c.status != "resolved"
+            )
+            with self.engine.connect() as conn:
+                row = conn.execute(query.order_by(incidents.c.id)).first()
+            if row is None:  # resolved in between: open a fresh one
+                return self._insert_incident(severity, cause, summary, actor, details), True
+            return int(row._mapping["id"]), False
+
+    def _insert_incident(self, severity: str, cause: str, summary: str, actor: str, details: dict[str, Any]) -> int:
         with self._tx() as conn:
             now = utcnow()
             result = conn.execute(
