@@ -82,14 +82,15 @@ def text_problem(body: bytes, *, require_utf8: bool = True) -> str | None:
     response echoing it, a call to the model) raises UnicodeEncodeError — a 500 from public input.
     """
     if body.isascii():
-        if b"\\u" not in body or not _SURROGATE_HINT.search(body):
+        # One-byte search first (memchr): most bodies hold no backslash at all.
+        if b"\\" not in body or not _SURROGATE_HINT.search(body):
             return None
     else:
         try:
             body.decode("utf-8")
         except UnicodeDecodeError as exc:
             return f"the body is not UTF-8 (byte {exc.start})" if require_utf8 else None
-        if not _SURROGATE_HINT.search(body):
+        if b"\\" not in body or not _SURROGATE_HINT.search(body):
             return None
     pending_high = -1  # end offset of a high surrogate escape still waiting for its low half
     for match in _ESCAPE.finditer(body):
