@@ -44,6 +44,7 @@ class Limit:
     # derived once (a Limit is built per policy and phase, then used for every request)
     emission_us: int = field(init=False, compare=False, repr=False)
     tolerance_us: int = field(init=False, compare=False, repr=False)
+    _hash: int = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.count <= 0 or self.window <= 0:
@@ -55,6 +56,10 @@ class Limit:
         emission = max(1, math.ceil(self.window * US / self.count))
         object.__setattr__(self, "emission_us", emission)
         object.__setattr__(self, "tolerance_us", self.burst * emission)
+        object.__setattr__(self, "_hash", hash((self.name, self.count, self.window, self.burst)))
+
+    def __hash__(self) -> int:  # computed once: Limits are cache keys on every request
+        return self._hash
 
     @property
     def max_per_window(self) -> int:
@@ -102,6 +107,9 @@ def state_from(limit: Limit, allowed: int, remaining: int, retry_us: int, reset_
     return LimitState(limit, bool(allowed), int(remaining), retry_us / US, reset_us / US)
 
 
+_new_state = tuple.__new__  # LimitState(...) without the generated __new__'s argument handling (hot path)
+
+
 def decide(
     tats: Sequence[int | None], now: int, limits: Sequence[Limit]
 ) -> tuple[bool, list[int | None], list[LimitState]]:
@@ -110,7 +118,11 @@ def decide(
     Returns (admitted, new TATs — None where nothing changes —, one state per limit).
     """
     current = [now if tat is None or tat < now else tat for tat in tats]
-    admitted = all(tat - now <= limit.tolerance_us for tat, limit in zip(current, limits, strict=True))
+    admitted = True
+    for tat, limit in zip(current, limits, strict=True):
+        if tat - now > limit.tolerance_us:
+            admitted = False
+            break
     new_tats: list[int | None] = []
     states: list[LimitState] = []
     for tat, limit in zip(current, limits, strict=True):
@@ -119,12 +131,16 @@ def decide(
             new = tat + emission
             new_tats.append(new)
             remaining = (tau + emission - (new - now)) // emission
-            states.append(state_from(limit, 1, max(0, remaining), 0, new - now))
+            states.append(
+                _new_state(LimitState, (limit, True, remaining if remaining > 0 else 0, 0.0, (new - now) / US))
+            )
             continue
         new_tats.append(None)
         if tat - now <= tau:  # this limit alone would admit; another one refused
             remaining = (tau + emission - (tat - now)) // emission
-            states.append(state_from(limit, 1, max(0, remaining), 0, tat - now))
+            states.append(
+                _new_state(LimitState, (limit, True, remaining if remaining > 0 else 0, 0.0, (tat - now) / US))
+            )
         else:
-            states.append(state_from(limit, 0, 0, tat - tau - now, tat - now))
+            states.append(_new_state(LimitState, (limit, False, 0, (tat - tau - now) / US, (tat - now) / US)))
     return admitted, new_tats, states
