@@ -120,8 +120,10 @@ with left, st.container(border=True, key="card-traffic"):
 with right, st.container(border=True, key="card-pause"):
     st.subheader("Resume ramp" if paused else "Pause ramp")
     if paused:
-        st.caption(f"Paused {'by ' + state['paused_by'] if state.get('paused_by') else ''}. Resuming lets the "
-                   "gates judge again and the ramp go on from this step.")
+        typed = store.launch_state()
+        by = f" by {typed.paused_by}" if typed.paused_by else ""
+        why = f": {typed.paused_reason}" if typed.paused_reason else ""
+        st.caption(f"Paused{by}{why}. Resuming lets the hold count again and the ramp go on from this step.")
     else:
         st.caption("The ramp holds its current weight; its hold stops counting until it is resumed.")
     if paused:
