@@ -84,6 +84,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resolution", type=float, default=10.0, help="seconds between samples (default 10)")
     parser.add_argument("--repeat", type=int, default=3, help="warm visits per page (default 3)")
+    parser.add_argument("--pages", default="", help="comma-separated url paths to measure (default: all)")
     args = parser.parse_args()
     chromium = shutil.which("chromium")
     if not chromium:
@@ -116,7 +117,10 @@ def main() -> int:
             sidebar.get_by_role("button", name="Sign in").click()
             page.get_by_text("Signed in as lena").wait_for(timeout=30_000)
             results = []
+            chosen = {p for p in args.pages.split(",") if p} or set(PAGES)
             for path, (title, link, charts) in PAGES.items():
+                if path not in chosen and not (path == "" and "overview" in chosen):
+                    continue
                 cold = first if path == "" else load(page, f"{base}/{path}", title, charts)
                 reload = [load(page, f"{base}/{path}", title, charts) for _ in range(args.repeat)]
                 warm = []

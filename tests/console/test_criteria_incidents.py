@@ -64,6 +64,7 @@ def test_reviewer_records_a_business_verdict(empty_store, console):
     assert verdict["note"] == "usage flat after week one"
     assert empty_store.events(action="criterion.verdict")[0]["actor"] == "rita"
     assert _result(_table(at, "business"), "Feature usage") == "❌ fail"
+    assert any("Recorded **fail** for feature-usage as rita" in m.value for m in at.success), "feedback stays"
 
 
 def test_lead_cannot_enter_verdicts(empty_store, console):

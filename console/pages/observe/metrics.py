@@ -41,6 +41,7 @@ ACTIONS = {  # console and CLI actions marked on the charts: audit action → la
     "launch.promote": "promoted", "launch.approve": "approved", "launch.no_go": "no-go",
 }
 PAD = dt.timedelta(minutes=10)
+CHART_POINTS = 240
 
 
 @st.cache_data(ttl=10, show_spinner=False)
@@ -125,7 +126,8 @@ else:
     until = max(last, max((m.at for m in markers), default=last))
     until = min(until, now) if until > now else until
     since = until - dt.timedelta(seconds=RANGES[choice])
-bucket = data.bucket_for((until - since).total_seconds())
+# ~240 points a line: enough for a 1,000-pixel-wide chart, and the browser draws six of them.
+bucket = data.bucket_for((until - since).total_seconds(), points=CHART_POINTS)
 # Align the window to the bucket so the cache key is stable between reruns inside a bucket.
 epoch = until.timestamp()
 until = dt.datetime.fromtimestamp((epoch // bucket + 1) * bucket, dt.UTC)
@@ -150,8 +152,9 @@ def _figures(_rows: list[dict[str, Any]], url: str, launch_id: str, since: dt.da
                   if threshold and getattr(threshold, lv)}
         if limit_metric and limit_metric.startswith("latency") and limits:
             title += " · limits of p95"
+        # Peaks where the gate judges against a limit; request counts need only their means.
         figures.append(metric_figure(_rows, names, title=title, unit=unit, scale=scale, thresholds=limits,
-                                     markers=markers, since=since, until=until, tz=tz))
+                                     markers=markers, since=since, until=until, tz=tz, peaks=bool(limits)))
     return figures
 
 

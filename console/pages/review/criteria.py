@@ -50,8 +50,12 @@ if who is not None and reviewable:
             measured = next(r for r in reviewable if r.id == choice).measure
             store.record_verdict(choice, verdict, who.actor, note=note.strip(),
                                  value=value if measured else None)
-            st.success(f"Recorded {verdict} for {choice} as {who.actor}.")
+            # Kept in the session: the rerun (which refreshes the verdicts above) would wipe a plain message.
+            st.session_state["lc_verdict_result"] = (f"Recorded **{verdict}** for {choice} as {who.actor} at "
+                                                     f"{ui.local(ui.now(), tz, '%H:%M:%S')}.")
             st.rerun()
+    if recorded := st.session_state.get("lc_verdict_result"):
+        st.success(recorded)
 
 verdicts = store.verdicts()
 if verdicts:
