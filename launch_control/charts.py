@@ -98,12 +98,13 @@ def metric_figure(
     until: dt.datetime | None = None,
     height: int = 300,
     tz: Any = None,
-    peaks: bool = True,
+    peaks: bool | Sequence[str] = True,
 ) -> go.Figure:
     """Lines per (metric, version) from rows ``{at, version, metric, mean[, max]}``; values × ``scale``.
 
-    With ``peaks`` each bucket's highest value is drawn too (thin, dotted): the gate judges each
-    interval, so a 27 % interval must show as 27 %, not as its bucket's 13 % mean. Times are drawn in
+    With ``peaks`` (True, or the metrics to draw them for) each bucket's highest value is drawn too
+    (thin, dotted): the gate judges each interval, so a 27 % interval must show as 27 %, not as its
+    bucket's 13 % mean. Times are drawn in
     ``tz`` (the plan's zone); ``thresholds`` maps ``sev3`` / ``sev2`` / ``sev1`` to a limit in the
     metric's own unit; a chart without a single row says so instead of drawing an empty axis.
     SVG lines (``Scatter``), not WebGL: a few hundred points per line, and headless or GPU-less
@@ -135,7 +136,8 @@ def metric_figure(
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=f"{name} mean", legendgroup=name,
                                    line={"color": colour, "dash": dash, "width": 1.5}))
         drawn += ys.tolist()
-        if peaks and bool(np.any(tops > ys + 1e-12)):
+        wants_peak = peaks is True or (not isinstance(peaks, bool) and metric in peaks)
+        if wants_peak and bool(np.any(tops > ys + 1e-12)):
             fig.add_trace(go.Scatter(x=xs, y=tops, mode="lines", name=f"{name} peak", legendgroup=name,
                                        opacity=0.45, line={"color": colour, "dash": "dot", "width": 1}))
             drawn += tops.tolist()

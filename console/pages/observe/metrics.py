@@ -140,7 +140,7 @@ st.caption(f"{ui.local(since, tz, '%a %d %b %H:%M')} – {ui.local(until, tz, '%
 if not rows:
     st.info(f"No samples in this range; the last one is from {ui.ago(last)}.")
 
-@st.cache_resource(ttl=10, max_entries=32, show_spinner=False)
+@st.cache_resource(ttl=3600, max_entries=32, show_spinner=False)
 def _figures(_rows: list[dict[str, Any]], url: str, launch_id: str, since: dt.datetime, until: dt.datetime,
              bucket: float, marker_key: tuple, count: int) -> list[Any]:
     # Building a plotly figure costs ~0.1 s each: the six are kept for the same window, markers and
@@ -152,15 +152,19 @@ def _figures(_rows: list[dict[str, Any]], url: str, launch_id: str, since: dt.da
                   if threshold and getattr(threshold, lv)}
         if limit_metric and limit_metric.startswith("latency") and limits:
             title += " · limits of p95"
-        # Peaks where the gate judges against a limit; request counts need only their means.
+        # Peaks for the metric the gate judges against a limit (p95 of the latencies); the rest are means.
         figures.append(metric_figure(_rows, names, title=title, unit=unit, scale=scale, thresholds=limits,
-                                     markers=markers, since=since, until=until, tz=tz, peaks=bool(limits)))
+                                     markers=markers, since=since, until=until, tz=tz,
+                                     peaks=[limit_metric] if limits else False))
     return figures
 
 
 marker_key = tuple((m.at.timestamp(), m.label, m.kind) for m in markers)
 last_at = rows[-1]["at"].timestamp() if rows else 0.0
-figures = _figures(rows, store.url, store.launch_id, since, until, bucket, (*marker_key, last_at), len(rows))
+# A live window is rebuilt every 10 s (like its buckets); a closed one is kept while nothing changes.
+live_window = not (until < last - dt.timedelta(seconds=bucket) or until < now - dt.timedelta(minutes=5))
+fresh = int(now.timestamp() // 10) if live_window else 0
+figures = _figures(rows, store.url, store.launch_id, since, until, bucket, (*marker_key, last_at, fresh), len(rows))
 columns = st.columns(2)
 for index, ((_title, names, *_), figure) in enumerate(zip(CHARTS, figures, strict=True)):
     with columns[index % 2]:
