@@ -21,7 +21,12 @@ def test_demo_plan_holds_no_token_and_is_private(plan, tmp_path) -> None:
     os.umask(0o022)  # the usual umask: what a plain write_text would have made 0644
     token = ensure_admin_token()
     assert mode(token_file()) == 0o600 and mode(token_file().parent) == 0o700
-    stack = SimpleNamespace(gateway_url="http://127.0.0.1:18080", admin_token=token)
+    stack = SimpleNamespace(
+        gateway_url="http://127.0.0.1:18080",
+        stable_url="http://127.0.0.1:18101",
+        canary_url="http://127.0.0.1:18102",
+        admin_token=token,
+    )
     parsed, path = demo_plan(plan, stack, tmp_path / "demo")
     text = path.read_text()
     assert token not in text, "the demo plan must not hold the admin token in clear"
