@@ -15,6 +15,7 @@ deployment and every worker builds its own plan and store.
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -121,14 +122,39 @@ def _flow_approver(engine: Engine, timeout: float):
     ``operations.approve``) resumes it with the answer as its input."""
 
     def approve(step: int, _canary_step: Any) -> Approval:
-        engine.note_waiting(flow_run_id=str(flow_run.id))
+        run_id = str(flow_run.id)
+        engine.note_waiting(flow_run_id=run_id)
         _say(f"paused for go/no-go on step {step + 1}: launch-control approve [--no-go]")
-        answer = pause_flow_run(wait_for_input=GoNoGo, timeout=int(timeout), poll_interval=1)
+        stop = threading.Event()
+        watcher = threading.Thread(target=_keep_lease, args=(engine, run_id, stop), daemon=True)
+        watcher.start()
+        try:
+            answer = pause_flow_run(wait_for_input=GoNoGo, timeout=int(timeout), poll_interval=1)
+        finally:
+            stop.set()
         if answer is None:
             return Approval(False, "timeout", "no go/no-go answer in time")
         return Approval(answer.approved, answer.by, answer.note)
 
     return approve
+
+
+def _keep_lease(engine: Engine, run_id: str, stop: threading.Event) -> None:
+    """While the run is paused for go/no-go: keep the engine's heartbeat (so --status shows it
+    alive and no second engine starts), and if someone rolls back or aborts meanwhile, resume the
+    run with a no-go so it ends saying who, instead of waiting out its timeout."""
+    from launch_control.engine_parts import ended_by_other
+
+    while not stop.wait(max(1.0, min(engine.interval, 10.0))):
+        try:
+            state = engine.store.launch_state()
+            if ended_by_other(state) is not None:
+                resume_flow_run(run_id, {"approved": False, "by": state.ended_by or "someone",
+                                         "note": "the ramp was ended while waiting"})  # fmt: skip
+                return
+            engine.heartbeat()
+        except Exception as exc:  # a lost lease or a store hiccup: say it, keep waiting for the answer
+            _say(f"go/no-go wait: {exc}")
 
 
 @flow(name="canary-ramp", log_prints=True)

@@ -453,13 +453,17 @@ class Engine:
         self._say(f"waiting for go/no-go on step {step + 1} ({weight:g}%): launch-control approve [--no-go]")
         self._notify("go_no_go", f"Go/no-go: canary to {weight:g}%?", "Approve with: launch-control approve")
         approver = self.approver or StoreApprover(self.store, self.clock, poll=min(1.0, self.interval),
-                                                  heartbeat=lambda: self._write())  # fmt: skip
+                                                  heartbeat=self.heartbeat)  # fmt: skip
         answer = approver(step, self.plan.canary.steps[step])
         if ended_by_other(self.store.launch_state()) is not None:
             raise _Ended(ended_by_other(self.store.launch_state()))  # type: ignore[arg-type]
         self._write(("engine.go" if answer.approved else "engine.no_go", {"step": step, "by": answer.by,
                      "note": answer.note}), phase=Phase.RAMPING, awaiting_approval=None)  # fmt: skip
         return answer
+
+    def heartbeat(self) -> None:
+        """Renew the lease's heartbeat (LeaseLost if another engine took the launch over)."""
+        self._write()
 
     def note_waiting(self, **values: Any) -> None:
         """Add to the go/no-go being waited for (a flow records its run id, for approve to resume)."""
