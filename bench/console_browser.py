@@ -139,8 +139,8 @@ def main() -> int:
             print(f"{name:<14}{cold:>9.2f}{reload:>10.2f}{warm:>9.2f}{worst:>12.2f}  {flag}")
         over = [r for r in results if r[3] > TARGET]
         print(f"\n{len(results) - len(over)} of {len(results)} pages within the warm target. Cached: the plan and "
-              "store (per process), metric buckets (10 s while the window is live, 1 h once it is closed), the "
-              "samples' span (10 s); the browser keeps Streamlit's static files.")
+              "store (per process), metric buckets and the six figures (10 s while the window is live, 1 h once it "
+              "is closed), the samples' span (10 s); the browser keeps Streamlit's static files.")
         return 0
     finally:
         shutil.rmtree(directory, ignore_errors=True)

@@ -102,14 +102,23 @@ def _signed_in(page, name: str) -> None:
     page.get_by_text(f"Signed in as {name}").wait_for(timeout=20_000)
 
 
+def _settled(page, card: str) -> None:
+    """Until a run is over, Streamlit can show the stale card beside the new one: wait for one."""
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=20_000)
+    boxes = page.locator(f".st-key-card-{card}").locator('input[type="checkbox"]')
+    _wait(lambda: boxes.count() == 1, f"{card}: one settled card")
+
+
 def _act(page, card: str, reason: str, button: str, expect: str) -> None:
     """Reason, tick, press; wait for the result; the new card's box must be unticked and empty."""
+    _settled(page, card)
     box = page.locator(f".st-key-card-{card}")
     box.get_by_label(REASON).fill(reason)
     box.locator('[data-testid="stCheckbox"] label').click()
     box.locator('input[type="checkbox"]').and_(page.locator(":checked")).wait_for(timeout=10_000)
     box.get_by_role("button", name=button, exact=True).click()
     page.locator(".st-key-last-result").get_by_text(expect).wait_for(timeout=20_000)
+    _settled(page, card)
     box = page.locator(f".st-key-card-{card}")
     assert not box.locator('input[type="checkbox"]').is_checked(), f"{card}: the confirmation was carried over"
     assert box.get_by_label(REASON).input_value() == "", f"{card}: the reason was carried over"
@@ -123,6 +132,9 @@ def test_lead_pauses_resumes_sets_traffic_and_the_audit_page_shows_it(browser, l
     _sign_in(page, "lena", PASSWORD)
     _signed_in(page, "lena")
     assert store.events(action="console.login")[0]["actor"] == "lena", "the sign-in was not dropped"
+    _wait(lambda: any(c["name"] == "lc_session" for c in context.cookies()), "the signed session cookie")
+    cookie = next(c for c in context.cookies() if c["name"] == "lc_session")
+    assert cookie["sameSite"] == "Strict" and cookie["expires"] > 0, cookie
 
     _open(page, f"{base}/controls", "Emergency rollback")
     _act(page, "pause", "waiting for the support queue", "Pause", "(pause,")
