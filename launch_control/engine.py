@@ -148,7 +148,9 @@ class Engine:
         if self.ctl._router is None:
             from launch_control.traffic import build_router
 
-            self.ctl._router = build_router(self.plan.rollback.router, store=self.store, actor=self.actor)
+            self.ctl._router = build_router(
+                self.plan.rollback.router, store=self.store, actor=self.actor, plan=self.plan
+            )
         return self.ctl._router
 
     @property

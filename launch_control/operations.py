@@ -85,7 +85,7 @@ class Control:
         if self._router is None:
             from launch_control.traffic import build_router
 
-            self._router = build_router(self.plan.rollback.router, store=self.store)
+            self._router = build_router(self.plan.rollback.router, store=self.store, plan=self.plan)
         return self._router
 
     @property

@@ -37,7 +37,9 @@ def settings(fake, **extra):
 
 
 def test_gated_ramp_by_the_engine_walks_vercel_stages_one_approval_at_a_time(plan, sqlite_store, vercel):
-    vercel_plan = plan_with(plan, rollback__router=settings(vercel))
+    # no stages in the settings: the engine builds the router with the plan, whose steps become the stages
+    router_settings = {k: v for k, v in settings(vercel).items() if k != "stages"}
+    vercel_plan = plan_with(plan, rollback__router=router_settings)
     engine = Engine(vercel_plan, sqlite_store, source=ScriptedSource(), gate=ScriptedGate(), clock=FakeClock(),
                     incidents=False, notifier=False)
     assert isinstance(engine.router, TrafficRouter) and engine.router.name == "vercel"
