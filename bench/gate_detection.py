@@ -58,6 +58,7 @@ from launch_control.analysis import Gate  # noqa: E402
 from launch_control.gateway.app import LATENCY_BUCKETS as BUCKETS  # noqa: E402  (the histogram simulated)
 from launch_control.observations import Observation, VersionWindow  # noqa: E402
 from launch_control.plan import load_plan  # noqa: E402
+from launch_control.pooling import histogram_quantile  # noqa: E402  (the one the gate pools with)
 
 RATE = 50.0  # requests per second over both versions
 STABLE_ERROR = 0.01
@@ -81,22 +82,6 @@ def bucket_probs(scale: float) -> np.ndarray:
     return np.diff(edges)
 
 
-def quantile(q: float, cum: list[tuple[float, int]]) -> float | None:
-    """Prometheus' histogram_quantile (linear inside the bucket)."""
-    total = cum[-1][1]
-    if total <= 0:
-        return None
-    rank = q * total
-    prev_b, prev_c = 0.0, 0
-    for b, c in cum:
-        if c >= rank:
-            if math.isinf(b):
-                return prev_b
-            return prev_b + (b - prev_b) * ((rank - prev_c) / (c - prev_c) if c > prev_c else 0.0)
-        prev_b, prev_c = b, c
-    return prev_b
-
-
 def simulate(rng: np.random.Generator, runs: int, hold: int, weight: float, err_mult: float, lat_mult: float):
     """Per run and interval: requests, errors and cumulative histograms of both versions."""
     per = RATE * 60
@@ -114,9 +99,9 @@ def window(n: int, x: int, cum_row: np.ndarray) -> VersionWindow:
     return VersionWindow(
         requests=int(n),
         errors=int(x),
-        latency_p50=quantile(0.5, cum),
-        latency_p95=quantile(0.95, cum),
-        latency_p99=quantile(0.99, cum),
+        latency_p50=histogram_quantile(0.5, cum),
+        latency_p95=histogram_quantile(0.95, cum),
+        latency_p99=histogram_quantile(0.99, cum),
         latency_buckets=cum,
     )
 
