@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "tests" / "analysis"))
 
 from prpl_eb import paired_difference_width  # noqa: E402
 
-from launch_control.sequential import TwoStreamTest  # noqa: E402
+from launch_control.ramp.sequential import TwoStreamTest  # noqa: E402
 
 ALPHA = 0.05
 RATES = (0.01, 0.1, 0.5)

@@ -37,8 +37,8 @@ TARGET = 1.5
 
 def build(url: str, resolution: float) -> int:
     from console.lib.sample_launch import write_full_launch
-    from launch_control.plan import load_plan
-    from launch_control.store import Store, metric_samples
+    from launch_control.plan.model import load_plan
+    from launch_control.store.db import Store, metric_samples
 
     plan = load_plan()
     store = Store(url, launch_id=plan.launch_id)

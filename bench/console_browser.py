@@ -44,8 +44,8 @@ TARGET = 1.5
 
 def build_store(directory: Path, resolution: float) -> tuple[str, float]:
     from console.lib.sample_launch import write_full_launch
-    from launch_control.plan import load_plan
-    from launch_control.store import Store
+    from launch_control.plan.model import load_plan
+    from launch_control.store.db import Store
 
     url = f"sqlite:///{directory / 'bench.db'}"
     plan = load_plan()
@@ -93,7 +93,7 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     from launch_control.commands.console import start_console
-    from launch_control.servers import free_port, wait_for_http
+    from launch_control.web.servers import free_port, wait_for_http
 
     directory = Path(tempfile.mkdtemp(prefix="lc-console-bench-"))
     try:

@@ -33,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from launch_control.observations import Observation, VersionWindow  # noqa: E402
+from launch_control.ramp.observations import Observation, VersionWindow  # noqa: E402
 
 BOUNDS = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]
 
@@ -49,10 +49,10 @@ def detection(runs: int, rps: float) -> None:
     import httpx
 
     from launch_control.commands.demo import demo_plan
-    from launch_control.demo.stack import DemoStack
-    from launch_control.engine import Engine
-    from launch_control.plan import dump_plan, load_plan, parse_plan
-    from launch_control.store import Store, utcnow
+    from launch_control.plan.model import dump_plan, load_plan, parse_plan
+    from launch_control.plane.demo.stack import DemoStack
+    from launch_control.ramp.engine import Engine
+    from launch_control.store.db import Store, utcnow
 
     base = load_plan()
     results: dict[float, list[tuple[float, int] | None]] = {}
@@ -174,10 +174,10 @@ class InstantClock:
 
 
 def false_rollbacks(ramps: int, seed: int) -> None:
-    from launch_control.engine import Engine
-    from launch_control.plan import load_plan
-    from launch_control.store import Store
-    from launch_control.traffic.noop import NoopRouter
+    from launch_control.plan.model import load_plan
+    from launch_control.plane.traffic.noop import NoopRouter
+    from launch_control.ramp.engine import Engine
+    from launch_control.store.db import Store
 
     plan = load_plan()
     rng = np.random.default_rng(seed)

@@ -48,7 +48,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from launch_control.servers import ChildProcess, free_port, wait_for_http  # noqa: E402
+from launch_control.web.servers import ChildProcess, free_port, wait_for_http  # noqa: E402
 
 HOST = "127.0.0.1"
 CANARY_PERCENT = 5
@@ -167,7 +167,7 @@ def plane(tmp: Path) -> Iterator[tuple[dict[str, str], dict[str, int]]]:
             processes.append(start(argv, role, other_cpus, tmp / f"{role}.log"))
         env = {**os.environ, "LAUNCH_CONTROL_ADMIN_TOKEN": "bench-token", "LAUNCH_CONTROL_DATA_DIR": str(tmp)}
         env.pop("LAUNCH_CONTROL_REDIS_URL", None)
-        gateway = [sys.executable, "-m", "launch_control.gateway", "--stable", "stable", "--canary", "canary"]
+        gateway = [sys.executable, "-m", "launch_control.plane.gateway", "--stable", "stable", "--canary", "canary"]
         gateway += ["--upstream", f"stable=http://{HOST}:{ports['stable']}"]
         gateway += ["--upstream", f"canary=http://{HOST}:{ports['canary']}"]
         gateway += ["--canary-weight", str(CANARY_PERCENT)]
@@ -262,7 +262,7 @@ def worker_scaling(tmp: Path, seconds: int) -> dict[int, tuple[float, int, float
     try:
         for workers in (1, 2):
             gport = free_port()
-            argv = [sys.executable, "-m", "launch_control.gateway", "--stable", "stable", "--canary", "canary"]
+            argv = [sys.executable, "-m", "launch_control.plane.gateway", "--stable", "stable", "--canary", "canary"]
             argv += ["--upstream", f"stable=http://{HOST}:{port}", "--upstream", f"canary=http://{HOST}:{port}"]
             argv += ["--canary-weight", str(CANARY_PERCENT), "--port", str(gport), "--workers", str(workers)]
             gateway = start(argv, f"gateway-{workers}w", None, tmp / f"gateway-{workers}w.log", env=env)

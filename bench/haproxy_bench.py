@@ -2,7 +2,7 @@
 moves the split.
 
 ``start_haproxy(...)`` runs a real haproxy (one thread, like the gateway's one worker and nginx's
-one worker process) with the config fragment of ``launch_control.traffic.haproxy`` in front of
+one worker process) with the config fragment of ``launch_control.plane.traffic.haproxy`` in front of
 the bench's two upstreams, and sets the 5 % split through the router (the Runtime API, as in
 production). ``gateway_vs_nginx.py`` calls it and measures haproxy beside the gateway and nginx.
 
@@ -28,7 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from launch_control.servers import ChildProcess, free_port, port_open  # noqa: E402
+from launch_control.web.servers import ChildProcess, free_port, port_open  # noqa: E402
 
 HOST = "127.0.0.1"
 HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy") else None)
@@ -36,7 +36,7 @@ HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/us
 
 def haproxy_conf(tmp: Path, port: int, stable: int, canary: int, *, connections: int = 64) -> tuple[str, Any]:
     """(haproxy.cfg text, router settings) for a split in front of the two upstream ports."""
-    from launch_control.traffic.haproxy import Settings, config_fragment
+    from launch_control.plane.traffic.haproxy import Settings, config_fragment
 
     settings = Settings(socket=str(tmp / "haproxy.sock"), map_path=str(tmp / "launch-canary.map"))
     (tmp / "launch-canary.map").write_text("canary 0\n")
@@ -71,7 +71,7 @@ def start_haproxy(tmp: Path, port: int, stable: int, canary: int, percent: float
     ``start(argv, name, cpus, log)`` is the bench's process starter (pinning, logs)."""
     if not HAPROXY:
         return None
-    from launch_control.traffic.haproxy import HAProxyRouter
+    from launch_control.plane.traffic.haproxy import HAProxyRouter
 
     text, settings = haproxy_conf(tmp, port, stable, canary)
     conf = tmp / "haproxy.cfg"
@@ -94,7 +94,7 @@ def start_haproxy(tmp: Path, port: int, stable: int, canary: int, percent: float
 
 def router_figures(changes: int = 200) -> int:
     """``set_weight`` latency through the stats socket and the time until a request sees it."""
-    from launch_control.traffic.haproxy import HAProxyRouter
+    from launch_control.plane.traffic.haproxy import HAProxyRouter
 
     if not HAPROXY:
         print("haproxy not installed (bash scripts/test-services.sh)")

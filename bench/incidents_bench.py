@@ -14,13 +14,13 @@ import statistics
 import tempfile
 import time
 
-from launch_control.incidents import IncidentManager
-from launch_control.notify import Notifier, RetryPolicy
-from launch_control.plan import dump_plan, load_plan, parse_plan
-from launch_control.report import render_report
-from launch_control.servers import ServerThread
-from launch_control.statuspage import summary
-from launch_control.store import Store, utcnow
+from launch_control.plan.model import dump_plan, load_plan, parse_plan
+from launch_control.respond.incidents import IncidentManager
+from launch_control.respond.notify import Notifier, RetryPolicy
+from launch_control.respond.statuspage import summary
+from launch_control.review.report import render_report
+from launch_control.store.db import Store, utcnow
+from launch_control.web.servers import ServerThread
 
 
 def pct(values: list[float], q: float) -> float:
@@ -37,7 +37,7 @@ async def hung(scope, receive, send):  # an endpoint that never answers in time
 def main() -> None:
     import logging
 
-    logging.getLogger("launch_control.notify").setLevel(logging.ERROR)  # the hung channel fails by design
+    logging.getLogger("launch_control.respond.notify").setLevel(logging.ERROR)  # the hung channel fails by design
     tmp = tempfile.mkdtemp()
     plan = load_plan()
     store = Store(f"sqlite:///{tmp}/bench.db", launch_id="bench")

@@ -75,8 +75,8 @@ def _make(variant: str, url: str, prefix: str) -> Any:
 
         return hit
 
-    from launch_control.ratelimit.gcra import Limit
-    from launch_control.ratelimit.redis_backend import RedisBackend
+    from launch_control.protect.ratelimit.gcra import Limit
+    from launch_control.protect.ratelimit.redis_backend import RedisBackend
 
     backend = RedisBackend(url, prefix=f"{prefix}-ours", timeout=1.0)
     route = Limit("gpt-test", 60, 60, 10)
@@ -157,8 +157,8 @@ def async_rates(url: str, prefix: str, duration: float = 2.0, callers: int = 32)
 
     import uvloop
 
-    from launch_control.ratelimit.gcra import Limit
-    from launch_control.ratelimit.redis_backend import RedisBackend
+    from launch_control.protect.ratelimit.gcra import Limit
+    from launch_control.protect.ratelimit.redis_backend import RedisBackend
 
     limits = (Limit("gpt-test", 60, 60, 10),)
 
@@ -192,11 +192,11 @@ def middleware_overhead(n: int = 20000) -> None:
     """CPU per request that protect() adds in front of an app (in-process, memory backend)."""
     import asyncio
 
-    from launch_control.degrade import MemoryBoard
-    from launch_control.plan import load_plan
-    from launch_control.ratelimit.limiter import RateLimiter
-    from launch_control.ratelimit.middleware import RateLimitMiddleware
-    from launch_control.waf import WafMiddleware
+    from launch_control.plan.model import load_plan
+    from launch_control.protect.degrade import MemoryBoard
+    from launch_control.protect.ratelimit.limiter import RateLimiter
+    from launch_control.protect.ratelimit.middleware import RateLimitMiddleware
+    from launch_control.protect.waf import WafMiddleware
 
     plan = load_plan()
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import flows  # noqa: F401
 from launch_control.errors import UsageError
-from launch_control.plan import Plan
+from launch_control.plan.model import Plan
 
 SCHEDULED_ACTIONS = (
     "preflight",

@@ -5,7 +5,7 @@
                  a failed gate → the emergency_rollback sub-flow → this flow ends Failed with the reason;
                  someone else's rollback / abort → the engine stops within one interval → Failed, saying who
 
-Every stage and action goes through ``launch_control.stages`` / ``launch_control.operations``, the
+Every stage and action goes through ``launch_control.ramp.stages`` / ``launch_control.control.operations``, the
 same functions the CLI and the console call (one audit name each, the timeline recorded as it
 happens). Retries wrap side effects only (deployer, git); the ramp is not retried — the engine
 records everything (with the step's evidence) and resumes from it, so a re-run continues where
@@ -28,13 +28,13 @@ from prefect.states import Completed, Failed
 from prefect.tasks import exponential_backoff
 
 import flows  # noqa: F401  (quiet Prefect defaults before prefect is imported)
-from launch_control import operations as ops
-from launch_control import stages
-from launch_control.engine import Approval, Engine, RampResult
+from launch_control.control import operations as ops
+from launch_control.control.timeline import record_stage
 from launch_control.errors import UsageError
-from launch_control.plan import Plan, load_plan
-from launch_control.store import Store
-from launch_control.timeline import record_stage
+from launch_control.plan.model import Plan, load_plan
+from launch_control.ramp import stages
+from launch_control.ramp.engine import Approval, Engine, RampResult
+from launch_control.store.db import Store
 
 FLOW = ops.Actor("flow:launch_day", "flow")
 
@@ -81,7 +81,7 @@ def deploy_canary_task(plan_path: str | None, store_url: str | None) -> str:
 
 @task(cache_policy=NONE)
 def smoke_task(plan_path: str | None, base_url: str | None) -> list[dict]:
-    from launch_control.preflight import run_smoke
+    from launch_control.ramp.preflight import run_smoke
 
     plan, _store = context(plan_path, None)
     return [{"name": r.item_id, "ok": r.ok, "detail": r.detail} for r in run_smoke(plan.smoke_tests, base_url)]
@@ -101,7 +101,7 @@ def emergency_rollback(
 ) -> dict:
     """The rollback as a flow (for the UI and sub-flows). No retries around it: it retries inside,
     bounded by the plan's TTR budget, and the same function runs without Prefect from the CLI."""
-    from launch_control.rollback import emergency_rollback as rollback
+    from launch_control.ramp.rollback import emergency_rollback as rollback
 
     plan, store = context(plan_path, store_url)
     result = rollback(plan, store, reason=reason, actor=actor, trigger=trigger, target_version=target_version, out=_say)
@@ -143,7 +143,7 @@ def _keep_lease(engine: Engine, run_id: str, stop: threading.Event) -> None:
     """While the run is paused for go/no-go: keep the engine's heartbeat (so --status shows it
     alive and no second engine starts), and if someone rolls back or aborts meanwhile, resume the
     run with a no-go so it ends saying who, instead of waiting out its timeout."""
-    from launch_control.engine_parts import ended_by_other
+    from launch_control.ramp.engine_parts import ended_by_other
 
     while not stop.wait(max(1.0, min(engine.interval, 10.0))):
         try:
@@ -192,7 +192,7 @@ def _rollback_and_fail(plan_path: str | None, store_url: str | None, reason: str
 
 
 def run_canary_ramp(**parameters: Any) -> tuple[bool, str]:
-    """The seam the CLI reaches the ramp flow through (``launch_control.seams``)."""
+    """The seam the CLI reaches the ramp flow through (``launch_control.control.seams``)."""
     state = canary_ramp(**parameters, return_state=True)
     return state.is_completed(), state.message or ""
 
@@ -233,8 +233,8 @@ def smoke_tests(plan_path: str | None = None, base_url: str | None = None) -> An
 
 @task(cache_policy=NONE)
 def monitoring_task(plan_path: str | None, store_url: str | None) -> dict:
-    """One post-launch monitoring run (``launch_control.monitoring``): observe, classify, incidents."""
-    from launch_control import monitoring
+    """One post-launch monitoring run (``launch_control.respond.monitoring``): observe, classify, incidents."""
+    from launch_control.respond import monitoring
 
     plan, store = context(plan_path, store_url)
     return monitoring.run_once(plan, store).to_dict()
@@ -271,7 +271,7 @@ def launch_day(
     ramp = canary_ramp(plan_path, store_url, time_scale, restart=restart, min_interval=min_interval, return_state=True)
     if not ramp.is_completed():
         return Failed(message=ramp.message or "canary ramp failed")
-    from launch_control import monitoring
+    from launch_control.respond import monitoring
 
     monitoring.begin(store)
     record_stage(plan, store, "post_launch_monitoring", "running", "post-launch monitoring clock started (flow)")

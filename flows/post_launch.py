@@ -1,5 +1,5 @@
 """Post-launch monitoring as Prefect flows and deployments: thin orchestration over
-``launch_control.monitoring``.
+``launch_control.respond.monitoring``.
 
 * ``post_launch_monitoring(phase)`` — one monitoring run (observe, record, classify, open or
   resolve incidents). One deployment per plan phase, on an interval schedule anchored at the
@@ -25,8 +25,8 @@ NOTIFY_WAIT = 20.0  # seconds a run waits for its notifications before the proce
 
 
 def _open(plan_path: str | None) -> tuple[Any, Any]:
-    from launch_control.plan import load_plan
-    from launch_control.store import Store
+    from launch_control.plan.model import load_plan
+    from launch_control.store.db import Store
 
     plan = load_plan(plan_path)
     return plan, Store(launch_id=plan.launch_id)
@@ -42,9 +42,9 @@ def run_phase(
     manager: Any = None,
 ) -> dict[str, Any]:
     """One monitoring run for ``phase`` (None: whatever phase it is); skips outside the window."""
-    from launch_control import monitoring
-    from launch_control.incidents import production_manager
-    from launch_control.store import utcnow
+    from launch_control.respond import monitoring
+    from launch_control.respond.incidents import production_manager
+    from launch_control.store.db import utcnow
 
     now = now or utcnow()
     known = [p.name for p in plan.timeline.post_launch]
@@ -69,8 +69,8 @@ def run_phase(
 
 
 def run_status_check(plan: Any, store: Any, entry_id: str, *, notifier: Any = None) -> dict[str, Any]:
-    from launch_control import monitoring
-    from launch_control.notify import Notifier
+    from launch_control.respond import monitoring
+    from launch_control.respond.notify import Notifier
 
     if monitoring.started_at(store) is None:
         store.record_timeline(entry_id, "skipped", detail="post-launch monitoring has not begun")
@@ -180,6 +180,6 @@ def post_launch_deployments(
 if __name__ == "__main__":  # python flows/post_launch.py: serve the post-launch schedule alone
     from prefect import serve
 
-    from launch_control.plan import load_plan
+    from launch_control.plan.model import load_plan
 
     serve(*post_launch_deployments(load_plan()))

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import flows
-from launch_control.servers import LOOPBACK, ChildProcess, free_port, port_open, wait_for_http
+from launch_control.web.servers import LOOPBACK, ChildProcess, free_port, port_open, wait_for_http
 
 
 class PrefectServerError(RuntimeError):
@@ -72,3 +72,11 @@ class PrefectServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def drain_logs(timeout: float = 10) -> None:
+    """Ship the flows' queued logs while the server is still up (else Prefect's log worker tries
+    after the server has stopped and prints "--- Error logging to API ---" at exit)."""
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=timeout)

@@ -44,13 +44,13 @@ class Context:
 
     @cached_property
     def plan(self) -> Any:
-        from launch_control.plan import load_plan
+        from launch_control.plan.model import load_plan
 
         return load_plan(self.plan_path)
 
     @cached_property
     def store(self) -> Any:
-        from launch_control.store import Store
+        from launch_control.store.db import Store
 
         return Store(launch_id=self.plan.launch_id)
 
@@ -80,7 +80,7 @@ def _login() -> str:
 
 
 def _weight(text: str) -> float:
-    from launch_control.units import parse_percent
+    from launch_control.plan.units import parse_percent
 
     try:
         return parse_percent(text)

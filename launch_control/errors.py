@@ -2,8 +2,8 @@
 
     LaunchControlError            anything Launch Control refuses or cannot do; str() is for people
     ├── UsageError                bad input from a person: CLI exit 2, HTTP 4xx
-    │   └── PlanError             a plan file that cannot be used (launch_control.plan)
-    ├── StoreError                the launch store cannot be opened or written (launch_control.store)
+    │   └── PlanError             a plan file that cannot be used (launch_control.plan.model)
+    ├── StoreError                the launch store cannot be opened or written (launch_control.store.db)
     ├── AdapterError              an adapter failed: router, deployer, metric source, notifier
     │   ├── UnknownAdapterError   a plan names an adapter type no registry knows (also a UsageError)
     │   ├── RouterError           traffic could not be set or read

@@ -55,7 +55,7 @@ def _isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def plan():
-    from launch_control.plan import load_plan
+    from launch_control.plan.model import load_plan
 
     return load_plan()
 
@@ -65,7 +65,7 @@ def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, dropped afterwards."""
     import sqlalchemy as sa
 
-    from launch_control.store import _normalise
+    from launch_control.store.db import _normalise
 
     admin_url = _normalise(POSTGRES_URL)
     try:
@@ -94,7 +94,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def store(store_url: str):
     """A store on SQLite and (second parametrisation) on PostgreSQL, with its own launch id."""
-    from launch_control.store import Store
+    from launch_control.store.db import Store
 
     s = Store(store_url, launch_id=f"test-{uuid.uuid4().hex[:8]}")
     yield s
@@ -103,7 +103,7 @@ def store(store_url: str):
 
 @pytest.fixture
 def sqlite_store(tmp_path: Path):
-    from launch_control.store import Store
+    from launch_control.store.db import Store
 
     s = Store(f"sqlite:///{tmp_path / 'store.db'}", launch_id="promptforge-v3")
     yield s

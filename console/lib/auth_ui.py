@@ -1,7 +1,7 @@
 """Sign-in for the console: local accounts (argon2) in the sidebar, or OIDC through ``st.login``.
 
 A local sign-in holds across reloads and tabs: the server signs a short token
-(``launch_control.auth.issue_token``, HMAC-SHA256 with the 0600 key in the data directory) and the
+(``launch_control.web.auth.issue_token``, HMAC-SHA256 with the 0600 key in the data directory) and the
 browser keeps it in the ``lc_session`` cookie (SameSite=Strict, expiring with the token). The
 cookie is read back with Streamlit's own ``st.context.cookies`` and written with Streamlit's own
 ``st.html(..., unsafe_allow_javascript=True)``: both ship with Streamlit itself, so no third-party
@@ -21,8 +21,8 @@ from typing import Any
 
 import streamlit as st
 
-from launch_control import auth
-from launch_control.auth import User, oidc_user
+from launch_control.web import auth
+from launch_control.web.auth import User, oidc_user
 
 COOKIE = "lc_session"
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import streamlit as st
 
-from launch_control.plan import Plan, load_plan, plan_path
-from launch_control.store import Store, default_url
+from launch_control.plan.model import Plan, load_plan, plan_path
+from launch_control.store.db import Store, default_url
 
 REFRESH_ENV = "LAUNCH_CONTROL_CONSOLE_REFRESH"
 

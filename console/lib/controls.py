@@ -1,6 +1,6 @@
 """What the Controls page does, kept apart from its widgets: every action audited with who and why.
 
-Every action is a call to ``launch_control.operations`` — the same functions, audit names and
+Every action is a call to ``launch_control.control.operations`` — the same functions, audit names and
 retries as the CLI and the flows. The canary ramp starts through Prefect (``run_deployment`` of
 ``flows.deployments``' canary-ramp deployment, returning at once; override the name with
 ``LAUNCH_CONTROL_DEPLOYMENT_START_CANARY``) after ``operations.may_start``. Pause/resume, set
@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from console.lib import prefect_ui
-from launch_control import operations as ops
-from launch_control.auth import User
+from launch_control.control import operations as ops
 from launch_control.errors import LaunchControlError
-from launch_control.plan import Plan
-from launch_control.store import Store
+from launch_control.plan.model import Plan
+from launch_control.store.db import Store
+from launch_control.web.auth import User
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from launch_control.store import Store, metric_samples
+from launch_control.store.db import Store, metric_samples
 
 TARGET_POINTS = 360
 MIN_BUCKET = 10.0

@@ -3,7 +3,7 @@ why, the ramp's steps with the current one highlighted, served weight against th
 (frozen while paused, gone once the ramp ended), whether the engine is alive, and one plain line for
 the latest gate verdict with its details behind an expander.
 
-The figures come from ``launch_control.state`` (the same pure helpers ``--status`` and the report
+The figures come from ``launch_control.control.state`` (the same pure helpers ``--status`` and the report
 use), so the console never shows a second, different "time left".
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 import streamlit as st
 
 from console.lib import context, live, optional, ui
-from launch_control.plan import Plan
-from launch_control.store import Store
+from launch_control.plan.model import Plan
+from launch_control.store.db import Store
 
 VERDICT_WORDS = {"pass": "healthy", "hold": "holding (not yet sure)", "fail": "failing",
                  "inconclusive": "not enough data yet", "pending": "waiting for data"}
@@ -44,7 +44,7 @@ def banner(store: Store, tz: Any) -> None:
 
 
 def _typed(row: dict[str, Any]) -> Any:
-    state = optional.load("launch_control.state")
+    state = optional.load("launch_control.control.state")
     if state is None:
         return None
     try:
@@ -57,7 +57,7 @@ def who_when_why(plan: Plan, store: Store, row: dict[str, Any], typed: Any) -> s
     """"Rolled back 17:58 by the gate — SEV-1 error rate 26.9 %": the phase with its cause."""
     tz = plan.timeline.tz
     phase = ui.phase_label(row)
-    words = optional.load("launch_control.state").phase_words(typed) if typed is not None else ""
+    words = optional.load("launch_control.control.state").phase_words(typed) if typed is not None else ""
     when: dt.datetime | None = row.get("updated_at")
     by = why = ""
     if phase in ("Rolled back", "Rolling back", "Rollback FAILED"):
@@ -147,7 +147,7 @@ def _weights(plan: Plan, row: dict[str, Any], typed: Any) -> str:
 def _clock(plan: Plan, row: dict[str, Any], typed: Any, now: dt.datetime) -> str:
     step = row.get("current_step")
     hold = plan.canary.steps[step].hold if step is not None and 0 <= step < len(plan.canary.steps) else None
-    state = optional.load("launch_control.state")
+    state = optional.load("launch_control.control.state")
     parts = []
     if typed is not None and state is not None:
         left = state.time_left(typed, state.scaled_hold(typed, hold)) if hold else None

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from console.lib import optional
-from launch_control.plan import Plan
-from launch_control.store import Store
+from launch_control.plan.model import Plan
+from launch_control.store.db import Store
 
 STATUS_KEY = "degradation"
 
@@ -30,8 +30,8 @@ class Degradation:
 
 
 def degradation(store: Store) -> Degradation:
-    """The effective degradation status (launch_control.degrade when present, else the store's raw value)."""
-    degrade = optional.load("launch_control.degrade")
+    """The effective degradation status (launch_control.protect.degrade when present, else the store's raw value)."""
+    degrade = optional.load("launch_control.protect.degrade")
     raw: Any
     if degrade is not None:
         board = degrade.default_board(store)
@@ -65,10 +65,10 @@ def degradation(store: Store) -> Degradation:
 def hold_left(plan: Plan, state: dict[str, Any], now: dt.datetime) -> tuple[float | None, float | None]:
     """(seconds left in the current step's hold, the hold's length), both scaled for rehearsals.
 
-    The one figure (``launch_control.state.time_left``): green time against the hold, frozen while
+    The one figure (``launch_control.control.state.time_left``): green time against the hold, frozen while
     paused, None once the ramp has ended — the same number ``--status`` and ``--monitor`` show.
     """
-    from launch_control.state import LaunchState, step_hold, time_left
+    from launch_control.control.state import LaunchState, step_hold, time_left
 
     typed = LaunchState.from_row(state)
     length = step_hold(typed, [s.hold for s in plan.canary.steps])

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from launch_control.plan import Plan
+from launch_control.plan.model import Plan
 
 URLS_ENV = "LAUNCH_CONTROL_RATELIMIT_METRICS_URLS"
 REDIS_ENV = "LAUNCH_CONTROL_REDIS_URL"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 
-from launch_control.units import format_duration
+from launch_control.plan.units import format_duration
 
 VERDICT_ICON = {"pass": "✅", "fail": "❌", "hold": "⏸️", "pending": "⏳", "inconclusive": "⏸️"}
 # Streamlit's own icon font in markdown: renders in any browser, no emoji font needed.

@@ -18,7 +18,7 @@ def register(subparsers: Any) -> None:
 
 
 def run_approve(args: argparse.Namespace, ctx: Any) -> int:
-    from launch_control import operations as ops
+    from launch_control.control import operations as ops
 
     ctl, who = ops.Control(ctx.plan, ctx.store), ops.Actor(ctx.actor, "cli")
     result = ops.no_go(ctl, who, args.note) if args.no_go else ops.approve(ctl, who, args.note)

@@ -37,8 +37,8 @@ def _store(args: argparse.Namespace, ctx: Any) -> Any:
 
 
 def run_export(args: argparse.Namespace, ctx: Any) -> int:
-    from launch_control.backtest import export_samples
     from launch_control.errors import UsageError
+    from launch_control.ramp.backtest import export_samples
 
     store = _store(args, ctx)
     count = export_samples(store, args.out)
@@ -51,8 +51,8 @@ def run_export(args: argparse.Namespace, ctx: Any) -> int:
 def run_backtest(args: argparse.Namespace, ctx: Any) -> int:
     import json
 
-    from launch_control.backtest import load_samples_file, override, replay, rows_from_store
     from launch_control.errors import UsageError
+    from launch_control.ramp.backtest import load_samples_file, override, replay, rows_from_store
 
     analysis = override(ctx.plan.analysis, args.overrides)
     if args.samples:

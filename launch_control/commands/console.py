@@ -46,10 +46,10 @@ def console_argv(port: int = DEFAULT_PORT, address: str = LOOPBACK) -> list[str]
 
 def start_console(port: int = DEFAULT_PORT, env: dict[str, str] | None = None, *, address: str = LOOPBACK,
                   quiet: bool = False) -> Any:
-    """Start the console as a child process; returns a ``launch_control.servers.ChildProcess``."""
+    """Start the console as a child process; returns a ``launch_control.web.servers.ChildProcess``."""
     import subprocess
 
-    from launch_control.servers import ChildProcess
+    from launch_control.web.servers import ChildProcess
 
     child_env = dict(os.environ if env is None else env)
     child_env.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
@@ -66,7 +66,7 @@ def register(subparsers: Any) -> None:
 
 def run_console(args: argparse.Namespace, ctx: Any) -> int:
     from launch_control.errors import UsageError
-    from launch_control.servers import wait_for_http
+    from launch_control.web.servers import wait_for_http
 
     if not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port}: give a port between 1 and 65535")

@@ -13,7 +13,7 @@ from typing import Any
 def run_validate(args: argparse.Namespace, ctx: Any) -> int:
     from rich.table import Table
 
-    from launch_control.criteria import evaluate
+    from launch_control.review.criteria import evaluate
 
     report = evaluate(ctx.plan, ctx.store)
     colour = {"pass": "green", "fail": "red", "pending": "yellow"}

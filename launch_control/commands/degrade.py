@@ -30,7 +30,7 @@ def register(subparsers: Any) -> None:
 
 
 def _board(ctx: Any) -> Any:
-    from launch_control.degrade import default_board
+    from launch_control.protect.degrade import default_board
 
     return default_board(ctx.store)
 
@@ -40,8 +40,8 @@ def _reason(args: argparse.Namespace) -> str:
 
 
 def run_on(args: argparse.Namespace, ctx: Any) -> int:
-    from launch_control.degrade import set_degraded
     from launch_control.errors import UsageError
+    from launch_control.protect.degrade import set_degraded
 
     reason = _reason(args)
     if not reason:
@@ -57,7 +57,7 @@ def run_on(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def run_off(args: argparse.Namespace, ctx: Any) -> int:
-    from launch_control.degrade import clear_degraded
+    from launch_control.protect.degrade import clear_degraded
 
     status = clear_degraded(_board(ctx), None if args.all else "manual")
     ctx.store.audit(ctx.actor, "degrade.off", reason=_reason(args), all=args.all)
@@ -71,7 +71,7 @@ def run_off(args: argparse.Namespace, ctx: Any) -> int:
 def run_status(args: argparse.Namespace, ctx: Any) -> int:
     import json
 
-    from launch_control.degrade import read_status
+    from launch_control.protect.degrade import read_status
 
     status = read_status(_board(ctx))
     if args.json:

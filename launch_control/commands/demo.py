@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from launch_control.commands.demo_view import DemoView, demo_account
+from launch_control.control import seams
 from launch_control.errors import UsageError
 
 DEMO_RPS = 200.0
@@ -53,7 +54,7 @@ def register(subparsers: Any) -> None:
 
 def parse_fault(text: str) -> tuple[str, dict[str, Any], float]:
     """``canary:error_rate=0.3,latency=0.2@5%`` → ("canary", {"error_rate": 0.3, "latency": 0.2}, 5.0)."""
-    from launch_control.units import parse_percent
+    from launch_control.plan.units import parse_percent
 
     hint = "write it as ROLE:FAULT=VALUE@WEIGHT%, e.g. canary:error_rate=0.3@5%"
     role, sep, rest = text.partition(":")
@@ -103,7 +104,7 @@ class FaultInjector(threading.Thread):
                     self.stack.set_fault(role, **faults)
                     self.pending.remove(fault)
                     what = ", ".join(f"{k}={v}" for k, v in faults.items())
-                    from launch_control.store import utcnow
+                    from launch_control.store.db import utcnow
 
                     self.injected.append((utcnow(), f"{role}: {what}"))
                     self.say(f"[bold red]FAULT INJECTED[/] at {state['canary_weight']:g}%: {role} {what}")
@@ -135,7 +136,7 @@ def demo_plan(base: Any, stack: Any, directory: Path) -> tuple[Any, Path]:
     """The plan pointed at the running stack, written to ``directory/demo-plan.yaml``."""
     import yaml
 
-    from launch_control.plan import dump_plan, parse_plan
+    from launch_control.plan.model import dump_plan, parse_plan
 
     data = dump_plan(base)
     gateway = stack.gateway_url
@@ -188,9 +189,9 @@ def _sigterm_as_interrupt() -> None:
 
 def run_demo(args: argparse.Namespace, ctx: Any) -> int:
     from launch_control.config import PORTS, data_dir
-    from launch_control.demo.stack import DemoStack
-    from launch_control.servers import port_open
-    from launch_control.store import Store
+    from launch_control.plane.demo.stack import DemoStack
+    from launch_control.store.db import Store
+    from launch_control.web.servers import port_open
 
     faults = [parse_fault(text) for text in args.inject_fault]
     if args.minutes <= 0:
@@ -270,21 +271,27 @@ def _start_prefect(
     if args.no_prefect:
         say("Prefect: off (--no-prefect): the launch runs in this process")
         return None
-    try:
-        import flows  # noqa: F401  (quiet defaults)
-        from flows.server import PrefectServer, PrefectServerError
-        from launch_control.config import PORTS
+    from launch_control.config import PORTS
 
+    try:
+        flows_server = seams.flows_part("server")
         say("Starting a local Prefect server (first start takes ~15 s)…")
-        server = PrefectServer(directory / "prefect", port=None if free else PORTS["prefect"], ui=True, timeout=90)
+        server = flows_server.PrefectServer(
+            directory / "prefect", port=None if free else PORTS["prefect"], ui=True, timeout=90
+        )
         server.start()
-    except (ImportError, PrefectServerError, OSError) as exc:
-        say(f"[yellow]Prefect could not start ({str(exc).splitlines()[0]}); running the launch in-process instead[/]")
-        return None
+    except (seams.FlowsUnavailable, OSError) as exc:
+        return _prefect_off(say, exc)
+    except RuntimeError as exc:  # flows.server.PrefectServerError: the server did not come up
+        return _prefect_off(say, exc)
     started.append(server)
     os.environ.update(server.env())
     say(f"  Prefect UI {server.api_url.removesuffix('/api')} (PREFECT_HOME {server.home})")
     return server.api_url
+
+
+def _prefect_off(say: Any, exc: Exception) -> None:
+    say(f"[yellow]Prefect could not start ({str(exc).splitlines()[0]}); running the launch in-process instead[/]")
 
 
 def _start_console(env: dict[str, str], started: list[Any], say: Any, *, free: bool,
@@ -294,7 +301,7 @@ def _start_console(env: dict[str, str], started: list[Any], say: Any, *, free: b
     except ImportError:
         say("console: not installed in this checkout (launch-control console)")
         return
-    from launch_control.servers import free_port
+    from launch_control.web.servers import free_port
 
     port = free_port() if free else DEFAULT_PORT
     child = start_console(port, env={**os.environ, **env}, quiet=True)
@@ -307,7 +314,7 @@ def _start_console(env: dict[str, str], started: list[Any], say: Any, *, free: b
 
 
 def _run_with_prefect(plan_path: Path, store: Any, time_scale: float, say: Any) -> str:
-    from flows.launch_day import launch_day
+    launch_day = seams.flows_part("launch_day").launch_day
 
     say("running the launch-day flow through Prefect")
     state = launch_day(
@@ -318,19 +325,17 @@ def _run_with_prefect(plan_path: Path, store: Any, time_scale: float, say: Any) 
     # Ship the flow's queued logs while the server is still up: otherwise Prefect's log worker
     # tries after the server has stopped and prints "--- Error logging to API ---" at exit.
     with contextlib.suppress(Exception):
-        from prefect.logging.handlers import APILogWorker
-
-        APILogWorker.drain_all(timeout=10)
+        seams.flows_part("server").drain_logs(timeout=10)
     last = store.state()
     return "completed" if state.is_completed() else ("rolled_back" if last["phase"] == "rolled_back" else "failed")
 
 
 def _run_in_process(plan: Any, store: Any, time_scale: float, say: Any) -> str:
-    from launch_control import monitoring
-    from launch_control.deploy import build_deployer
-    from launch_control.engine import Engine
-    from launch_control.preflight import run_preflight
-    from launch_control.release import freeze_and_tag
+    from launch_control.plane.deploy import build_deployer
+    from launch_control.ramp.engine import Engine
+    from launch_control.ramp.preflight import run_preflight
+    from launch_control.ramp.release import freeze_and_tag
+    from launch_control.respond import monitoring
 
     say("[bold]1. preflight[/]")
     log = lambda line: print(line, flush=True)  # noqa: E731  (stdout is the demo's log file here)

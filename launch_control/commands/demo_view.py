@@ -24,7 +24,7 @@ DEMO_LEAD = "demo-lead"
 
 def demo_account(store: Any) -> tuple[str, str]:
     """A launch-lead account for this demo run, with a fresh password (returned, never stored in clear)."""
-    from launch_control.auth import add_user
+    from launch_control.web.auth import add_user
 
     password = secrets.token_urlsafe(12)
     add_user(store, DEMO_LEAD, "lead", password)
@@ -34,7 +34,7 @@ def demo_account(store: Any) -> tuple[str, str]:
 
 def status_line(plan: Any, store: Any, now: dt.datetime | None = None) -> str:
     """"step 2/4 · canary 5% · hold 41 s left · engine alive · last verdict pass" for the live view."""
-    from launch_control import state as states
+    from launch_control.control import state as states
 
     now = now or dt.datetime.now(dt.UTC)
     typed = states.LaunchState.from_row(store.state())

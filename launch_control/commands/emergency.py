@@ -9,7 +9,7 @@ Each stage is printed with its time since the trigger, then the TTR; the exit st
 when health was verified. This is the emergency path: no prefect, streamlit or pandas imports,
 no confirmation prompt, nothing that waits for a person.
 
-``emergency-rollback`` never depends on today's plan parsing (``launch_control.lastgood``): an
+``emergency-rollback`` never depends on today's plan parsing (``launch_control.store.lastgood``): an
 unchanged plan is read from its compiled copy (plain JSON, no YAML or pydantic), a broken or
 missing one is replaced by the last good copy (said plainly), and with neither it prints the
 manual command and exits 3. The store is written through sqlite3 (``litestore``) and the gateway
@@ -72,7 +72,7 @@ def rollback_now(
     deployer: Any = None,
     notifier: Any = None,
 ) -> int:
-    from launch_control.rollback import emergency_rollback
+    from launch_control.ramp.rollback import emergency_rollback
 
     if not reason.strip():
         raise UsageError(f"give a reason: {USAGE}")
@@ -104,7 +104,7 @@ def run_emergency(argv: list[str]) -> int:
         raise UsageError("--budget must be a positive number of seconds")
     if not reason.strip():
         raise UsageError(f"give a reason: {USAGE}")
-    from launch_control.lastgood import NoPlan, choose
+    from launch_control.store.lastgood import NoPlan, choose
 
     try:
         choice = choose(args.plan)
@@ -127,7 +127,7 @@ def run_emergency(argv: list[str]) -> int:
 def _hot_store(launch_id: str) -> Any:
     """The store through sqlite3 when possible; one that cannot be opened does not stop the rollback."""
     try:
-        from launch_control.litestore import open_hot_store
+        from launch_control.store.litestore import open_hot_store
 
         return open_hot_store(launch_id)
     except Exception as exc:
@@ -154,7 +154,7 @@ def _hot_router(plan: Any) -> Any:
     if router.type != "gateway":
         return None
     try:
-        from launch_control.lighthttp import GatewayRouter, gateway_settings
+        from launch_control.web.lighthttp import GatewayRouter, gateway_settings
 
         url, token, timeout = gateway_settings(router.settings)
         return GatewayRouter(url, token, timeout=timeout)
@@ -166,12 +166,12 @@ def _hot_deployer(plan: Any) -> Any:
     deployer = plan.rollback.deployer
     try:
         if deployer.type == "gateway":
-            from launch_control.lighthttp import GatewayDeployer, gateway_settings
+            from launch_control.web.lighthttp import GatewayDeployer, gateway_settings
 
             url, token, timeout = gateway_settings(deployer.settings)
             return GatewayDeployer(url, token, timeout)
         if deployer.type == "noop" and not deployer.settings:
-            from launch_control.deploy.noop import NoopDeployer
+            from launch_control.plane.deploy.noop import NoopDeployer
 
             return NoopDeployer()
     except Exception:
@@ -190,9 +190,9 @@ class DeferredNotifier:
     def send(self, kind: str, subject: str, text: str, *, channels: Any = None, **extra: Any) -> None:
         if not self.compiled["hot"].get("channels"):
             return  # the plan has no notification channels: nothing to build
-        from launch_control.notify import Notifier  # type: ignore[attr-defined]
-        from launch_control.plan import parse_plan
-        from launch_control.store import Store
+        from launch_control.plan.model import parse_plan
+        from launch_control.respond.notify import Notifier  # type: ignore[attr-defined]
+        from launch_control.store.db import Store
 
         plan = parse_plan(self.compiled["plan"], self.compiled.get("source") or "<last good plan>")
         store = self.store if isinstance(self.store, Store) else Store(self.store.url, launch_id=plan.launch_id)
@@ -218,7 +218,7 @@ def run_rollback(args: argparse.Namespace, ctx: Any) -> int:
     version, reason = split_words(args.words)
     if not args.gradual:
         return rollback_now(ctx.plan, ctx.store, version=version, reason=reason, actor=ctx.actor, budget=args.budget)
-    from launch_control import operations as ops
+    from launch_control.control import operations as ops
 
     ctl, who = ops.Control(ctx.plan, ctx.store), ops.Actor(ctx.actor, "cli")
     asked = ops.gradual_rollback(ctl, who, reason)

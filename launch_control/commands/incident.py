@@ -57,7 +57,7 @@ def register(subparsers: Any) -> None:
 
 
 def _manager(ctx: Any, *, rollback: bool = True) -> Any:
-    from launch_control.incidents import IncidentManager, production_manager
+    from launch_control.respond.incidents import IncidentManager, production_manager
 
     manager = production_manager(ctx.plan, ctx.store, actor=ctx.actor)
     if not rollback:
@@ -71,8 +71,8 @@ def _finish(ctx: Any, manager: Any, wait: float) -> None:
 
 
 def _describe(ctx: Any, incident: dict[str, Any]) -> str:
-    from launch_control.incidents import response_times
-    from launch_control.units import format_duration
+    from launch_control.plan.units import format_duration
+    from launch_control.respond.incidents import response_times
 
     t = response_times(ctx.plan, incident)
 
@@ -91,7 +91,7 @@ def _describe(ctx: Any, incident: dict[str, Any]) -> str:
 def run_open(args: argparse.Namespace, ctx: Any) -> int:
     import re
 
-    from launch_control.incidents import normalise_severity
+    from launch_control.respond.incidents import normalise_severity
 
     severity = normalise_severity(args.severity)
     cause = args.cause or "manual:" + (re.sub(r"[^a-z0-9]+", "-", args.summary.lower()).strip("-")[:60] or "incident")
@@ -104,7 +104,7 @@ def run_open(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def _operate(ctx: Any) -> tuple[Any, Any]:
-    from launch_control import operations as ops
+    from launch_control.control import operations as ops
 
     ctl = ops.Control(ctx.plan, ctx.store)
     ctl._incidents = _manager(ctx)
@@ -112,7 +112,7 @@ def _operate(ctx: Any) -> tuple[Any, Any]:
 
 
 def run_ack(args: argparse.Namespace, ctx: Any) -> int:
-    from launch_control import operations as ops
+    from launch_control.control import operations as ops
 
     ctl, who = _operate(ctx)
     result = ops.ack_incident(ctl, who, args.id)
@@ -122,7 +122,7 @@ def run_ack(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def run_resolve(args: argparse.Namespace, ctx: Any) -> int:
-    from launch_control import operations as ops
+    from launch_control.control import operations as ops
 
     ctl, who = _operate(ctx)
     result = ops.resolve_incident(ctl, who, args.id, args.note)
@@ -134,7 +134,7 @@ def run_resolve(args: argparse.Namespace, ctx: Any) -> int:
 def _jsonable(incident: dict[str, Any], ctx: Any) -> dict[str, Any]:
     from dataclasses import asdict
 
-    from launch_control.incidents import response_times
+    from launch_control.respond.incidents import response_times
 
     data = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in incident.items()}
     data["response"] = asdict(response_times(ctx.plan, incident))
@@ -182,7 +182,7 @@ def run_postmortem(args: argparse.Namespace, ctx: Any) -> int:
     from pathlib import Path
 
     from launch_control.errors import UsageError
-    from launch_control.templates import incident_context, render
+    from launch_control.respond.templates import incident_context, render
 
     incident = ctx.store.incident(args.id)
     if incident is None:
@@ -199,9 +199,9 @@ def run_postmortem(args: argparse.Namespace, ctx: Any) -> int:
 def run_oncall(args: argparse.Namespace, ctx: Any) -> int:
     import json
 
-    from launch_control.incidents import SEVERITIES
-    from launch_control.oncall import who_is_notified
-    from launch_control.units import format_duration
+    from launch_control.plan.units import format_duration
+    from launch_control.respond.incidents import SEVERITIES
+    from launch_control.respond.oncall import who_is_notified
 
     table = [who_is_notified(ctx.plan, sev) for sev in SEVERITIES]
     if args.json:

@@ -1,10 +1,10 @@
 """Running the launch from the CLI: ``--start-canary``, ``--traffic N``, and the subcommands
 ``preflight``, ``freeze``, ``unfreeze``, ``deploy-canary``, ``pause``, ``resume``.
 
-Every action goes through ``launch_control.operations`` (one audit name per operation, the same
+Every action goes through ``launch_control.control.operations`` (one audit name per operation, the same
 as from the console and the flows). ``--start-canary`` refuses after a failed preflight unless
 ``--force --reason "..."``; it runs the ramp through Prefect when a server is configured
-(``PREFECT_API_URL``, reached through ``launch_control.seams`` so this module never imports
+(``PREFECT_API_URL``, reached through ``launch_control.control.seams`` so this module never imports
 prefect), else in this process, and exits non-zero when the ramp did not complete (e.g. "rolled
 back by cli:lena: ..."). ``--traffic N`` asks for confirmation above the current step's weight
 unless ``--yes``; mid-ramp, away from the step's weight, it pauses the ramp unless
@@ -54,19 +54,19 @@ def _confirm(question: str) -> bool:
 
 
 def actor(ctx: Any) -> Any:
-    from launch_control.operations import Actor
+    from launch_control.control.operations import Actor
 
     return Actor(ctx.actor, "cli")
 
 
 def control(ctx: Any) -> Any:
-    from launch_control.operations import Control
+    from launch_control.control.operations import Control
 
     return Control(ctx.plan, ctx.store)
 
 
 def run_traffic(args: argparse.Namespace, ctx: Any) -> int:
-    from launch_control import operations as ops
+    from launch_control.control import operations as ops
 
     ctl = control(ctx)
     weight = float(args.traffic)
@@ -87,20 +87,20 @@ def prefect_configured() -> bool:
 
 
 def run_start_canary(args: argparse.Namespace, ctx: Any) -> int:
-    from launch_control import operations as ops
+    from launch_control.control import operations as ops
 
     plan, store = ctx.plan, ctx.store
     allowed = ops.start_ramp(control(ctx), actor(ctx), force=args.force, reason=args.reason)
     if allowed.details.get("blockers"):
         print(allowed.message)
     if prefect_configured():
-        from launch_control import seams
+        from launch_control.control import seams
 
         print(f"running the canary_ramp flow through Prefect at {os.environ['PREFECT_API_URL']}")
         ok, message = seams.run_canary_ramp(plan_path=plan.source, store_url=store.url, time_scale=args.time_scale)
         print(f"flow ended {'Completed' if ok else 'Failed'}: {message}")
         return 0 if ok else 1
-    from launch_control.engine import Engine
+    from launch_control.ramp.engine import Engine
 
     print("no Prefect server configured (PREFECT_API_URL): running the ramp in this process")
     engine = Engine(plan, store, actor=ctx.actor, time_scale=args.time_scale, out=print)
@@ -113,8 +113,8 @@ def run_start_canary(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def run_preflight_cmd(args: argparse.Namespace, ctx: Any) -> int:
-    from launch_control.operations import run_stage
-    from launch_control.preflight import run_preflight
+    from launch_control.control.operations import run_stage
+    from launch_control.ramp.preflight import run_preflight
 
     report = run_stage(control(ctx), actor(ctx), "preflight",
                        lambda: run_preflight(ctx.plan, ctx.store, smoke_base_url=args.smoke_url, out=print))
@@ -128,8 +128,8 @@ def run_preflight_cmd(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def run_freeze(args: argparse.Namespace, ctx: Any) -> int:
-    from launch_control.operations import run_stage
-    from launch_control.release import freeze_and_tag
+    from launch_control.control.operations import run_stage
+    from launch_control.ramp.release import freeze_and_tag
 
     result = run_stage(control(ctx), actor(ctx), "freeze_and_tag",
                        lambda: freeze_and_tag(ctx.plan, ctx.store, actor=ctx.actor, repo=args.repo), ok=lambda _r: True)
@@ -138,7 +138,7 @@ def run_freeze(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def run_unfreeze(args: argparse.Namespace, ctx: Any) -> int:
-    from launch_control.release import unfreeze
+    from launch_control.ramp.release import unfreeze
 
     removed = unfreeze(ctx.plan, ctx.store, actor=ctx.actor, repo=args.repo)
     print(f"{ctx.plan.release.branch} unfrozen" + (" (hook removed)" if removed else ""))
@@ -146,7 +146,7 @@ def run_unfreeze(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def run_deploy_canary(args: argparse.Namespace, ctx: Any) -> int:
-    from launch_control import stages
+    from launch_control.ramp import stages
 
     detail = stages.deploy_canary(control(ctx), actor(ctx))
     print(detail)
@@ -154,14 +154,14 @@ def run_deploy_canary(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def run_pause(args: argparse.Namespace, ctx: Any) -> int:
-    from launch_control import operations as ops
+    from launch_control.control import operations as ops
 
     print(ops.pause(control(ctx), actor(ctx), args.reason or "paused from the CLI").message)
     return 0
 
 
 def run_resume(args: argparse.Namespace, ctx: Any) -> int:
-    from launch_control import operations as ops
+    from launch_control.control import operations as ops
 
     print(ops.resume(control(ctx), actor(ctx), args.reason or "resumed from the CLI").message)
     return 0
@@ -170,7 +170,7 @@ def run_resume(args: argparse.Namespace, ctx: Any) -> int:
 def run_carry_out(args: argparse.Namespace, ctx: Any) -> int:
     """Carry out what was asked of an engine when none runs (a gradual rollback from the console),
     under the engine lease, in this process."""
-    from launch_control import operations as ops
+    from launch_control.control import operations as ops
 
     result = ops.carry_out(control(ctx), actor(ctx), time_scale=args.time_scale, out=print)
     print(f"{result.outcome}: {result.reason}")

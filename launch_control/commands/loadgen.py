@@ -1,4 +1,4 @@
-"""``launch-control loadgen [URL]``: paced synthetic load from many orgs (see launch_control.demo.loadgen)."""
+"""``launch-control loadgen [URL]``: paced synthetic load from many orgs (see launch_control.plane.demo.loadgen)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_loadgen(args: argparse.Namespace, ctx: Any) -> int:
-    from launch_control.demo.loadgen import run_from_args
+    from launch_control.plane.demo.loadgen import run_from_args
 
     return run_from_args(args, ctx.console)

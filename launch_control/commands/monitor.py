@@ -26,9 +26,9 @@ def snapshot(plan: Any, store: Any) -> Any:
     from rich.table import Table
     from rich.text import Text
 
-    from launch_control.state import LaunchState, engine_words, phase_words, served_words, step_hold, time_left
-    from launch_control.store import utcnow
-    from launch_control.units import format_duration
+    from launch_control.control.state import LaunchState, engine_words, phase_words, served_words, step_hold, time_left
+    from launch_control.plan.units import format_duration
+    from launch_control.store.db import utcnow
 
     state = store.state()
     typed = LaunchState.from_row(state)

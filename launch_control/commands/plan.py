@@ -34,10 +34,10 @@ def register(subparsers: Any) -> None:
 
 
 def run_validate_plan(args: argparse.Namespace, ctx: Any) -> int:
-    from launch_control import lastgood
-    from launch_control.plan import PlanError, load_plan
-    from launch_control.planfile import plan_path, read_plan_bytes
-    from launch_control.settings_types import check_adapters
+    from launch_control.plan.model import PlanError, load_plan
+    from launch_control.plan.planfile import plan_path, read_plan_bytes
+    from launch_control.plan.settings_types import check_adapters
+    from launch_control.store.db import lastgood
 
     plan = load_plan(args.path or ctx.plan_path, remember=False)
     if problems := check_adapters(plan):
@@ -58,8 +58,8 @@ def run_show(args: argparse.Namespace, ctx: Any) -> int:
 
     from rich.table import Table
 
-    from launch_control.plan import dump_plan
-    from launch_control.units import format_duration
+    from launch_control.plan.model import dump_plan
+    from launch_control.plan.units import format_duration
 
     plan = ctx.plan
     if args.json:
@@ -110,8 +110,8 @@ def _positive(text: str, flag: str, what: str) -> float:
 
 def run_check(args: argparse.Namespace, ctx: Any) -> int:
     from launch_control.errors import UsageError
-    from launch_control.feasibility import plan_feasibility, recorded_traffic
-    from launch_control.units import parse_percent
+    from launch_control.plan.units import parse_percent
+    from launch_control.ramp.feasibility import plan_feasibility, recorded_traffic
 
     plan = ctx.plan
     scale = _positive(args.time_scale, "--time-scale", "a factor such as 60")
@@ -124,7 +124,7 @@ def run_check(args: argparse.Namespace, ctx: Any) -> int:
     if args.rate is not None:
         rate, source = _positive(args.rate, "--rate", "requests per second, e.g. --rate 50"), "--rate"
     elif args.observe is not None:
-        from launch_control.feasibility import observed_traffic
+        from launch_control.ramp.feasibility import observed_traffic
 
         seconds = _positive(args.observe, "--observe", "seconds to watch, e.g. --observe 10")
         if seconds > 300:

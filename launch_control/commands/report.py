@@ -17,7 +17,7 @@ def run_report(args: argparse.Namespace, ctx: Any) -> int:
     from pathlib import Path
 
     from launch_control.errors import UsageError
-    from launch_control.report import render_report
+    from launch_control.review.report import render_report
 
     html = render_report(ctx.plan, ctx.store)
     if args.out == "-":

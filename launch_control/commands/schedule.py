@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from launch_control.control import seams
 from launch_control.errors import LaunchControlError, UsageError
 
 
@@ -60,7 +61,7 @@ def _store_url_for(url: str, *, pool: str | None) -> str | None:
 
 
 def run_schedule(args: argparse.Namespace, ctx: Any) -> int:
-    from flows.deployments import planned_runs
+    deployments_flows = seams.flows_part("deployments")
 
     if args.pool and args.start_server:
         raise UsageError(
@@ -68,7 +69,7 @@ def run_schedule(args: argparse.Namespace, ctx: Any) -> int:
             "command exits: start one with `prefect server start` and export PREFECT_API_URL instead"
         )
     plan = ctx.plan
-    runs = planned_runs(plan, _date(args.date))
+    runs = deployments_flows.planned_runs(plan, _date(args.date))
     print(f"{len(runs)} scheduled runs for {plan.release.product} {plan.release.version} ({plan.timeline.timezone}):")
     for run in runs:
         print(f"  {run.at:%Y-%m-%d %H:%M %Z}  cron '{run.cron}'  {run.entry_id:<26} {run.action}")
@@ -81,17 +82,15 @@ def run_schedule(args: argparse.Namespace, ctx: Any) -> int:
                 "schedules need a Prefect server (the ephemeral one never fires them): run `prefect server start` "
                 "and export PREFECT_API_URL=http://127.0.0.1:4200/api, or pass --start-server to start one here"
             )
-        from flows.server import PrefectServer
         from launch_control.config import PORTS, data_dir
 
-        server = PrefectServer(data_dir() / "prefect", port=args.port or PORTS["prefect"], ui=True).start()
+        flows_server = seams.flows_part("server")
+        server = flows_server.PrefectServer(data_dir() / "prefect", port=args.port or PORTS["prefect"], ui=True).start()
         os.environ.update(server.env())
         print(f"started a local Prefect server: {server.api_url.removesuffix('/api')} (PREFECT_HOME {server.home})")
     try:
-        from flows.deployments import build_deployments, deploy_to_pool, serve_deployments
-
         store_url = _store_url_for(ctx.store.url, pool=args.pool)
-        deployments = build_deployments(
+        deployments = deployments_flows.build_deployments(
             plan,
             # Absolute: a worker runs the flow in a temporary directory, not where this command ran.
             plan_path=str(Path(plan.source).resolve()) if plan.source else None,
@@ -101,13 +100,13 @@ def run_schedule(args: argparse.Namespace, ctx: Any) -> int:
             module_entrypoints=bool(args.pool),
         )
         if args.pool:
-            deploy_to_pool(deployments, args.pool)
+            deployments_flows.deploy_to_pool(deployments, args.pool)
             print(f"registered {len(deployments)} deployments on work pool {args.pool!r}; on each worker machine run:")
             env = "LAUNCH_CONTROL_DATABASE_URL=... " if store_url is None else ""
             print(f"  {env}PREFECT_API_URL={os.environ['PREFECT_API_URL']} prefect worker start --pool {args.pool}")
             return 0
         print(f"serving {len(deployments)} deployments (Ctrl-C stops serving; schedules stay active)")
-        serve_deployments(deployments)
+        deployments_flows.serve_deployments(deployments)
         return 0
     except KeyboardInterrupt:
         return 0

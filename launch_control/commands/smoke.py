@@ -14,7 +14,7 @@ def register(subparsers: Any) -> None:
 
 
 def run_smoke_cmd(args: argparse.Namespace, ctx: Any) -> int:
-    from launch_control.preflight import run_smoke
+    from launch_control.ramp.preflight import run_smoke
 
     plan = ctx.plan
     if not plan.smoke_tests.requests:

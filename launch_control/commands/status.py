@@ -2,8 +2,8 @@
 
 The hot path (``cli.main`` sends a bare ``--status`` straight here, before building the whole
 command parser): the plan from its compiled last-good copy when the file is unchanged
-(``launch_control.lastgood``), the store through sqlite3 (``launch_control.litestore``), the
-router asked for the weight it really serves through http.client, the pure ``launch_control.state``
+(``launch_control.store.lastgood``), the store through sqlite3 (``launch_control.store.litestore``), the
+router asked for the weight it really serves through http.client, the pure ``launch_control.control.state``
 questions for phase words, engine liveness and time left. No YAML, pydantic, SQLAlchemy, httpx or
 rich on the way, so it answers in well under 0.25 s; a broken plan file shows its problems and
 the last good plan's view instead of nothing.
@@ -23,12 +23,19 @@ def run_status(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def show_status(plan_path: str | None = None, out: Callable[[str], None] = print) -> int:
-    from launch_control import lastgood
+    from launch_control.control.state import (
+        LaunchState,
+        engine_alive,
+        heartbeat_age,
+        phase_words,
+        scaled_hold,
+        time_left,
+    )
     from launch_control.errors import LaunchControlError
-    from launch_control.litestore import open_hot_store
-    from launch_control.rollback import ttr_words
-    from launch_control.state import LaunchState, engine_alive, heartbeat_age, phase_words, scaled_hold, time_left
-    from launch_control.units import format_duration as dur
+    from launch_control.plan.units import format_duration as dur
+    from launch_control.ramp.rollback import ttr_words
+    from launch_control.store.db import lastgood
+    from launch_control.store.litestore import open_hot_store
 
     try:
         choice = lastgood.choose(plan_path, any_path=False)
@@ -106,7 +113,7 @@ def _served(router: dict[str, Any], recorded: float) -> str:
     if kind != "gateway":
         return f"not asked ({kind} router; launch-control --monitor checks it)"
     try:
-        from launch_control.lighthttp import GatewayRouter, gateway_settings
+        from launch_control.web.lighthttp import GatewayRouter, gateway_settings
 
         url, token, _timeout = gateway_settings({k: v for k, v in router.items() if k != "type"})
         served = GatewayRouter(url, token, timeout=0.3).get_weight()
@@ -118,6 +125,6 @@ def _served(router: dict[str, Any], recorded: float) -> str:
 
 
 def _ago(when: dt.datetime, now: dt.datetime) -> str:
-    from launch_control.units import format_duration
+    from launch_control.plan.units import format_duration
 
     return f"{format_duration(max(0.0, (now - when).total_seconds()))} ago"

@@ -21,7 +21,7 @@ def run_statuspage(args: argparse.Namespace, ctx: Any) -> int:
     import json
 
     from launch_control.errors import UsageError
-    from launch_control.statuspage import create_app, summary
+    from launch_control.respond.statuspage import create_app, summary
 
     if args.json:
         print(json.dumps(summary(ctx.plan, ctx.store, url=f"http://{args.host}:{args.port}"), indent=2))

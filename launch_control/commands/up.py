@@ -40,8 +40,8 @@ def run_up(args: argparse.Namespace, ctx: Any) -> int:
     import time
 
     from launch_control.config import token_file
-    from launch_control.demo.stack import DemoStack
     from launch_control.errors import UsageError
+    from launch_control.plane.demo.stack import DemoStack
 
     if args.load is not None and not args.load > 0:
         raise UsageError(f"--load is requests per second and must be positive, got {args.load:g}")

@@ -50,7 +50,7 @@ def _read_password(args: argparse.Namespace) -> str | None:
 
 
 def run_add(args: argparse.Namespace, ctx: Any) -> int:
-    from launch_control.auth import add_user, check_name
+    from launch_control.web.auth import add_user, check_name
 
     check_name(args.name)  # before asking for a password
     password = _read_password(args)
@@ -65,7 +65,7 @@ def run_add(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def run_list(args: argparse.Namespace, ctx: Any) -> int:
-    from launch_control.auth import NO_PASSWORD
+    from launch_control.web.auth import NO_PASSWORD
 
     rows = ctx.store.users()
     if not rows:

@@ -25,13 +25,13 @@ def register(subparsers: Any) -> None:
 
 
 def _board(ctx: Any) -> Any:
-    from launch_control.degrade import default_board
+    from launch_control.protect.degrade import default_board
 
     return default_board(ctx.store)
 
 
 def run_change(args: argparse.Namespace, ctx: Any) -> int:
-    from launch_control.waf import change_blocklist, parse_network
+    from launch_control.protect.waf import change_blocklist, parse_network
 
     reason = args.waf_reason if args.waf_reason is not None else args.reason
     value = str(parse_network(args.value)) if args.kind == "ip" else args.value
@@ -45,7 +45,7 @@ def run_change(args: argparse.Namespace, ctx: Any) -> int:
 def run_list(args: argparse.Namespace, ctx: Any) -> int:
     import json
 
-    from launch_control.waf import read_blocklist
+    from launch_control.protect.waf import read_blocklist
 
     runtime = read_blocklist(_board(ctx))
     plan = {"ips": list(ctx.plan.waf.blocked_ips), "orgs": list(ctx.plan.waf.blocked_orgs)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from launch_control.observations import Observation, VersionWindow
+from launch_control.ramp.observations import Observation, VersionWindow
 
 AT = dt.datetime(2025, 6, 1, 9, 0, tzinfo=dt.UTC)
 

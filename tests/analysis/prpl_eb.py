@@ -5,7 +5,7 @@ by betting", JRSS-B 2023, Theorem 2; Howard et al. 2021 for the empirical-Bernst
 supermartingale) — what ``confseq.predmix.predmix_empbern_cs`` computes. confseq itself builds
 here only with apt's libboost-dev, ``numpy<2`` and ``pip install --no-build-isolation``: too
 fragile for a test dependency, so its formula is carried here instead (vectorised with numpy),
-and the gate's bound (``launch_control.sequential``) is measured against it in
+and the gate's bound (``launch_control.ramp.sequential``) is measured against it in
 ``tests/analysis/test_bound_width.py`` and ``bench/bound_width.py``.
 
 For X_1 … X_t in [0, 1] and a one-sided level alpha:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from launch_control.backtest import load_samples_file, override, replay, rows_from_store
 from launch_control.errors import UsageError
-from launch_control.observations import Observation, VersionWindow
-from launch_control.store import Store
+from launch_control.ramp.backtest import load_samples_file, override, replay, rows_from_store
+from launch_control.ramp.observations import Observation, VersionWindow
+from launch_control.store.db import Store
 
 T0 = dt.datetime(2025, 6, 1, 9, 0, tzinfo=dt.UTC)
 
@@ -128,7 +128,7 @@ def _lognormal_histogram(rng, n: int, scale: float) -> list[tuple[float, int]]:
 
     import numpy as np
 
-    from launch_control.gateway.app import LATENCY_BUCKETS
+    from launch_control.plane.gateway.app import LATENCY_BUCKETS
 
     latencies = 0.3 * scale * np.exp(0.5 * rng.standard_normal(n))
     return [(b, int(np.sum(latencies <= b))) for b in LATENCY_BUCKETS] + [(math.inf, n)]
@@ -150,7 +150,7 @@ def record_slow_launch(store: Store, *, histograms: bool = True) -> None:
 
 
 def test_replay_uses_the_recorded_latency_histograms(store, plan, tmp_path):
-    from launch_control.backtest import export_samples
+    from launch_control.ramp.backtest import export_samples
 
     record_slow_launch(store)
     rows, decisions = rows_from_store(store)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from analysis_helpers import obs, window
 
-from launch_control.analysis import (
+from launch_control.plan.model import load_plan
+from launch_control.ramp.analysis import (
     Gate,
     Verdict,
     binomial_lower_bound,
@@ -19,7 +20,6 @@ from launch_control.analysis import (
     credibility,
     format_value,
 )
-from launch_control.plan import load_plan
 
 
 @pytest.fixture(scope="module")
@@ -345,7 +345,7 @@ def test_promotion_margin_promotes_sooner_and_keeps_the_tight_tolerance_for_fail
 def test_a_promotion_margin_below_the_tolerance_is_refused():
     from pydantic import ValidationError
 
-    from launch_control.plan import Sequential
+    from launch_control.plan.model import Sequential
 
     with pytest.raises(ValidationError, match="error_rate_promotion_margin .* is below error_rate_tolerance"):
         Sequential(error_rate_tolerance="0.5%", error_rate_promotion_margin="0.2%")
@@ -356,7 +356,7 @@ def test_a_promotion_margin_below_the_tolerance_is_refused():
 
 @pytest.mark.parametrize("coarse", [True, False])
 def test_the_reason_warns_when_latency_buckets_are_too_coarse_for_the_tolerance(analysis, coarse):
-    from launch_control.gateway.app import LATENCY_BUCKETS
+    from launch_control.plane.gateway.app import LATENCY_BUCKETS
 
     bounds = (0.25, 0.5, 1.0, 2.5, 5.0, 10.0) if coarse else LATENCY_BUCKETS  # Prometheus' defaults vs the gateway's
     rng = np.random.default_rng(43)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from launch_control.sequential import LatencyTest, TwoStreamTest, cumulative_at, reference_bound
+from launch_control.ramp.sequential import LatencyTest, TwoStreamTest, cumulative_at, reference_bound
 
 ALPHA = 0.05
 PER_MINUTE = 50 * 60
@@ -169,7 +169,7 @@ def test_bernoulli_cumulant_is_tighter_where_it_matters():
 
 # --- latency: five thresholds from stable's p50 to p99 -------------------------------------------------
 
-from launch_control.gateway.app import LATENCY_BUCKETS  # noqa: E402  (the bounds the gateway exports)
+from launch_control.plane.gateway.app import LATENCY_BUCKETS  # noqa: E402  (the bounds the gateway exports)
 
 
 def _bucket_probs(scale, tail_share=0.0, tail_scale=1.0, median=0.3):

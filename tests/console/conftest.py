@@ -26,8 +26,8 @@ PAGES = {
 def full_launch_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite file holding a whole launch (72 h of 1-minute samples), built once."""
     from console.lib.sample_launch import write_full_launch
-    from launch_control.plan import load_plan
-    from launch_control.store import Store
+    from launch_control.plan.model import load_plan
+    from launch_control.store.db import Store
 
     path = tmp_path_factory.mktemp("full") / "full.db"
     plan = load_plan()
@@ -38,8 +38,8 @@ def full_launch_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _use_db(path: Path, monkeypatch: pytest.MonkeyPatch):
-    from launch_control.plan import load_plan
-    from launch_control.store import Store
+    from launch_control.plan.model import load_plan
+    from launch_control.store.db import Store
 
     url = f"sqlite:///{path}"
     monkeypatch.setenv("LAUNCH_CONTROL_DATABASE_URL", url)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from conftest import APP, PAGES
 
-from launch_control.auth import NO_PASSWORD, add_user, authenticate, oidc_configured
+from launch_control.web.auth import NO_PASSWORD, add_user, authenticate, oidc_configured
 
 
 def test_passwords_are_hashed_and_checked(empty_store):
@@ -115,7 +115,7 @@ def test_without_auth_config_st_user_is_never_read(empty_store, console, tmp_pat
 
 
 def test_session_tokens_are_signed_expire_and_end_at_sign_out(empty_store):
-    from launch_control.auth import issue_token, read_token, session_secret, session_user
+    from launch_control.web.auth import issue_token, read_token, session_secret, session_user
 
     add_user(empty_store, "lena", "lead", "long-enough-pw")
     secret = session_secret()
@@ -140,7 +140,7 @@ def test_session_tokens_are_signed_expire_and_end_at_sign_out(empty_store):
 def test_lockout_per_account_and_per_client_is_in_the_store(empty_store, monkeypatch):
     import time
 
-    from launch_control import auth
+    from launch_control.web import auth
 
     add_user(empty_store, "lena", "lead", "long-enough-pw")
     now = time.time()

@@ -82,7 +82,7 @@ def test_console_renders_in_chromium(full_store, tmp_path, service_unavailable):
     if not os.path.exists(CHROMIUM):
         service_unavailable(f"no chromium at {CHROMIUM}")
     from launch_control.commands.console import start_console
-    from launch_control.servers import free_port, wait_for_http
+    from launch_control.web.servers import free_port, wait_for_http
 
     port = free_port()
     env = dict(os.environ, LAUNCH_CONTROL_CONSOLE_REFRESH="0")

@@ -40,11 +40,11 @@ def live_console(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A console on a free loopback port over a fresh store: lead lena, viewer vic, a dry-run router."""
     import yaml
 
-    from launch_control.auth import add_user
     from launch_control.commands.console import start_console
-    from launch_control.plan import DEFAULT_PLAN, load_plan
-    from launch_control.servers import free_port, wait_for_http
-    from launch_control.store import Store
+    from launch_control.plan.model import DEFAULT_PLAN, load_plan
+    from launch_control.store.db import Store
+    from launch_control.web.auth import add_user
+    from launch_control.web.servers import free_port, wait_for_http
 
     data = yaml.safe_load(DEFAULT_PLAN.read_text())
     data["rollback"]["router"] = {"type": "noop"}

@@ -10,8 +10,8 @@ def test_users_add_with_password_stdin_and_list(cli, cli_env):
     listed = cli("users", "list")
     assert listed.returncode == 0 and listed.stdout.startswith("lena\tlead\tpassword\t")
 
-    from launch_control.auth import authenticate
-    from launch_control.store import Store
+    from launch_control.store.db import Store
+    from launch_control.web.auth import authenticate
 
     store = Store(f"sqlite:///{cli_env['LAUNCH_CONTROL_DATA_DIR']}/launch-control.db", launch_id="promptforge-v3")
     assert authenticate(store, "lena", "long-enough-pw").role == "lead"

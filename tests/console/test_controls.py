@@ -1,4 +1,4 @@
-"""Controls: the emergency rollback button calls launch_control.rollback with the typed reason and
+"""Controls: the emergency rollback button calls launch_control.ramp.rollback with the typed reason and
 the signed-in lead; every action needs a reason and a confirmation and is audited; Prefect being
 unreachable is said plainly."""
 
@@ -12,7 +12,7 @@ import pytest
 
 @pytest.fixture
 def fake_rollback(monkeypatch):
-    import launch_control.rollback as rollback
+    import launch_control.ramp.rollback as rollback
 
     calls: list[dict] = []
 
@@ -83,7 +83,7 @@ def test_start_canary_refused_by_failed_preflight(empty_store, plan, console):
 
 
 def test_prefect_unreachable_is_said_plainly(empty_store, plan, console, monkeypatch):
-    from launch_control.servers import free_port
+    from launch_control.web.servers import free_port
 
     _preflight_passed(empty_store, plan)
     monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{free_port()}/api")
@@ -120,7 +120,7 @@ def test_set_traffic_through_the_plans_router(empty_store, console, tmp_path, mo
     """A plan whose router is the dry-run ``noop`` router: the weight is set and audited."""
     import yaml
 
-    from launch_control.plan import DEFAULT_PLAN
+    from launch_control.plan.model import DEFAULT_PLAN
 
     data = yaml.safe_load(DEFAULT_PLAN.read_text())
     data["rollback"]["router"] = {"type": "noop"}
@@ -141,7 +141,7 @@ def test_set_traffic_through_the_plans_router(empty_store, console, tmp_path, mo
 def test_promote_sets_100_and_completes(empty_store, console, tmp_path, monkeypatch):
     import yaml
 
-    from launch_control.plan import DEFAULT_PLAN
+    from launch_control.plan.model import DEFAULT_PLAN
 
     data = yaml.safe_load(DEFAULT_PLAN.read_text())
     data["rollback"]["router"] = {"type": "noop"}
@@ -171,10 +171,10 @@ def test_set_traffic_failure_is_reported(empty_store, console, monkeypatch):
 @pytest.mark.slow
 def test_real_rollback_against_the_demo_stack(empty_store, console, tmp_path, monkeypatch):
     """The button runs the real emergency rollback against a real gateway and shows its TTR."""
-    stack_module = pytest.importorskip("launch_control.demo.stack")
+    stack_module = pytest.importorskip("launch_control.plane.demo.stack")
     import yaml
 
-    from launch_control.plan import DEFAULT_PLAN, load_plan
+    from launch_control.plan.model import DEFAULT_PLAN, load_plan
 
     plan = load_plan()
     with stack_module.DemoStack(plan, free_ports=True, canary_weight=25.0) as stack:
@@ -201,7 +201,7 @@ def test_real_rollback_against_the_demo_stack(empty_store, console, tmp_path, mo
         import httpx
 
         assert httpx.get(f"{stack.gateway_url}/health", timeout=2).status_code == 200
-        from launch_control.traffic import build_router
+        from launch_control.plane.traffic import build_router
 
         assert build_router(gateway).get_weight() == 0.0, "all traffic is back on stable"
 
@@ -209,7 +209,7 @@ def test_real_rollback_against_the_demo_stack(empty_store, console, tmp_path, mo
 def _noop_router_plan(tmp_path, monkeypatch):
     import yaml
 
-    from launch_control.plan import DEFAULT_PLAN
+    from launch_control.plan.model import DEFAULT_PLAN
 
     data = yaml.safe_load(DEFAULT_PLAN.read_text())
     data["rollback"]["router"] = {"type": "noop"}

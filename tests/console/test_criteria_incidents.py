@@ -19,7 +19,7 @@ def _result(table, title: str) -> str:
 
 
 def test_criteria_match_the_recorded_data(full_store, plan, console):
-    from launch_control.criteria import evaluate
+    from launch_control.review.criteria import evaluate
 
     at = console("criteria")
     assert not at.exception
@@ -105,7 +105,7 @@ def test_open_sev1_does_not_default_to_all_clear(empty_store, console):
 
 
 def test_timeline_says_stopped_after_a_rollback(empty_store, plan, console):
-    from launch_control.store import utcnow
+    from launch_control.store.db import utcnow
 
     entry = next(e for e in plan.timeline.entries if e.action == "canary_ramp")
     empty_store.record_timeline(entry.id, "running", flow_run_id="00000000-0000-0000-0000-00000000000a")

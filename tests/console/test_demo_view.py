@@ -7,8 +7,8 @@ import os
 
 
 def test_demo_account_is_a_lead_with_a_fresh_password(empty_store):
-    from launch_control.auth import authenticate
     from launch_control.commands.demo_view import demo_account
+    from launch_control.web.auth import authenticate
 
     name, password = demo_account(empty_store)
     again = demo_account(empty_store)[1]

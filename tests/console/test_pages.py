@@ -54,7 +54,7 @@ def test_overview_shows_the_launch(full_store, console):
 
 
 def test_overview_hold_countdown(empty_store, plan, console):
-    from launch_control.store import utcnow
+    from launch_control.store.db import utcnow
 
     empty_store.update_state(phase="ramping", current_step=1, canary_weight=5.0, step_started_at=utcnow())
     at = console("overview")
@@ -79,7 +79,7 @@ def test_overview_empty_store(empty_store, console):
 
 
 def test_degradation_banner_emergency_and_dismiss(empty_store, console):
-    from launch_control.degrade import StoreBoard, set_degraded
+    from launch_control.protect.degrade import StoreBoard, set_degraded
 
     set_degraded(StoreBoard(empty_store), "live model outage", retry_after=30, emergency=True, source="breaker:model")
     at = console("overview")
@@ -93,7 +93,7 @@ def test_degradation_banner_emergency_and_dismiss(empty_store, console):
 
 
 def test_degradation_banner_warning_when_not_emergency(empty_store, console):
-    from launch_control.degrade import StoreBoard, clear_degraded, set_degraded
+    from launch_control.protect.degrade import StoreBoard, clear_degraded, set_degraded
 
     board = StoreBoard(empty_store)
     set_degraded(board, "simulated answers: model slow", retry_after=None)
@@ -189,8 +189,8 @@ def test_overview_draws_the_sequential_evidence_of_the_current_step(empty_store,
     import datetime as dt
     import json
 
-    from launch_control.analysis import Gate
-    from launch_control.observations import Observation, VersionWindow
+    from launch_control.ramp.analysis import Gate
+    from launch_control.ramp.observations import Observation, VersionWindow
 
     # A real gate's verdicts, recorded as the engine records them: step 2, a canary at 5 % errors.
     gate = Gate(plan.analysis)

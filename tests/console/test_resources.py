@@ -16,7 +16,7 @@ def test_shipped_plan_scrapes_both_versions(plan):
 
 def test_demo_plan_points_upstreams_at_the_running_services(plan, tmp_path):
     from launch_control.commands.demo import demo_plan
-    from launch_control.metrics import build_source
+    from launch_control.plane.metrics import build_source
 
     stack = types.SimpleNamespace(gateway_url="http://127.0.0.1:18080", admin_token="t",
                                   stable_url="http://127.0.0.1:18101", canary_url="http://127.0.0.1:18102")

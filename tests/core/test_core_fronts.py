@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from launch_control import operations as ops
-from launch_control.auth import User
-from launch_control.store import Store
+from launch_control.control import operations as ops
+from launch_control.store.db import Store
+from launch_control.web.auth import User
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def quiet_plan(tmp_path, monkeypatch):
     """The shipped plan with the dry-run noop router and no notification channels."""
-    from launch_control.plan import DEFAULT_PLAN, load_plan
+    from launch_control.plan.model import DEFAULT_PLAN, load_plan
 
     data = yaml.safe_load(DEFAULT_PLAN.read_text())
     data["rollback"]["router"] = {"type": "noop"}

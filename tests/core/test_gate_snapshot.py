@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import random
 
-from launch_control.analysis import Gate
-from launch_control.observations import Observation, VersionWindow
+from launch_control.ramp.analysis import Gate
+from launch_control.ramp.observations import Observation, VersionWindow
 
 BOUNDS = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, float("inf")]
 

@@ -9,8 +9,7 @@ import sys
 
 import pytest
 
-from launch_control.errors import LaunchControlError
-from launch_control.state import (
+from launch_control.control.state import (
     IllegalTransition,
     LaunchState,
     Phase,
@@ -21,6 +20,7 @@ from launch_control.state import (
     phase_words,
     time_left,
 )
+from launch_control.errors import LaunchControlError
 
 NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
 
@@ -96,7 +96,7 @@ def test_phase_words_name_who_ended_the_ramp():
 
 
 def test_state_module_is_pure():
-    code = ("import sys, launch_control.state; bad = [m for m in ('sqlalchemy', 'pydantic', 'httpx') "
+    code = ("import sys, launch_control.control.state; bad = [m for m in ('sqlalchemy', 'pydantic', 'httpx') "
             "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr

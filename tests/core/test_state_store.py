@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import threading
 
-from launch_control.state import Phase
-from launch_control.store import Store, utcnow
+from launch_control.control.state import Phase
+from launch_control.store.db import Store, utcnow
 
 
 def test_compare_and_set_lets_exactly_one_racing_writer_win(tmp_path):

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from launch_control.observations import Observation, VersionWindow
-from launch_control.plan import Plan, dump_plan, parse_plan
+from launch_control.plan.model import Plan, dump_plan, parse_plan
+from launch_control.ramp.observations import Observation, VersionWindow
 
 
 class FakeClock:

@@ -23,8 +23,8 @@ import pytest
 import yaml
 from engine_helpers import stack_plan
 
-from launch_control.plan import dump_plan
-from launch_control.store import Store
+from launch_control.plan.model import dump_plan
+from launch_control.store.db import Store
 
 pytestmark = pytest.mark.slow
 INTERVAL = 1.0
@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    from launch_control.demo.stack import DemoStack
-    from launch_control.plan import load_plan
+    from launch_control.plan.model import load_plan
+    from launch_control.plane.demo.stack import DemoStack
 
     data = tmp_path_factory.mktemp("stack-data")
     with pytest.MonkeyPatch.context() as mp:
@@ -107,7 +107,7 @@ def launch(stack, plan, tmp_path):
 def test_emergency_rollback_from_another_process_stops_the_ramp(launch, stack):
     import threading
 
-    from launch_control.store import utcnow
+    from launch_control.store.db import utcnow
 
     ramp = launch.start()
     launch.wait_for(launch.at_5pct)
@@ -223,7 +223,7 @@ def test_prefect_ramp_flow_ends_failed_when_someone_else_rolls_back(prefect_serv
     import threading
 
     from flows.launch_day import canary_ramp
-    from launch_control.store import utcnow
+    from launch_control.store.db import utcnow
 
     rolled: dict = {}
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from engine_helpers import FakeClock, ScriptedGate, ScriptedSource, Verdict
 
-from launch_control import operations as ops
-from launch_control import stages
-from launch_control.engine import Engine
-from launch_control.rollback import RollbackResult
-from launch_control.store import utcnow
-from launch_control.traffic.noop import NoopRouter
+from launch_control.control import operations as ops
+from launch_control.plane.traffic.noop import NoopRouter
+from launch_control.ramp import stages
+from launch_control.ramp.engine import Engine
+from launch_control.ramp.rollback import RollbackResult
+from launch_control.store.db import utcnow
 
 
 def engine(plan, store, **kw):

@@ -1,6 +1,6 @@
 """The engine and the rollback on the real traffic plane: the demo stack (stand-in model, stable
 and canary services, the gateway) on loopback with load, the gateway router, deployer and
-metric source, and the real gate (launch_control.analysis)."""
+metric source, and the real gate (launch_control.ramp.analysis)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import httpx
 import pytest
 from engine_helpers import dead_notifiers, stack_plan
 
-from launch_control.engine import Engine
-from launch_control.servers import free_port
-from launch_control.store import Store
+from launch_control.ramp.engine import Engine
+from launch_control.store.db import Store
+from launch_control.web.servers import free_port
 
 pytestmark = pytest.mark.slow
 LOAD_RPS = 150
@@ -25,8 +25,8 @@ LOAD_RPS = 150
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    from launch_control.demo.stack import DemoStack
-    from launch_control.plan import load_plan
+    from launch_control.plan.model import load_plan
+    from launch_control.plane.demo.stack import DemoStack
 
     data = tmp_path_factory.mktemp("stack-data")
     with pytest.MonkeyPatch.context() as mp:
@@ -94,8 +94,8 @@ def test_canary_with_30pct_errors_at_5pct_is_rolled_back_within_3_intervals(plan
 
 def test_rollback_with_flaky_router_dead_metrics_dead_notifiers_and_no_prefect(plan, fresh, sqlite_store, monkeypatch):
     from launch_control.errors import RouterError
-    from launch_control.rollback import emergency_rollback
-    from launch_control.traffic import build_router
+    from launch_control.plane.traffic import build_router
+    from launch_control.ramp.rollback import emergency_rollback
 
     dead = f"http://127.0.0.1:{free_port()}"
     test_plan = dead_notifiers(stack_plan(plan, fresh, dead_url=dead + "/metrics"), dead + "/hook")
@@ -129,7 +129,7 @@ def test_rollback_with_flaky_router_dead_metrics_dead_notifiers_and_no_prefect(p
 def test_emergency_rollback_cli_on_the_stack_without_prefect(plan, fresh, cli_env, tmp_path):
     import yaml
 
-    from launch_control.plan import dump_plan
+    from launch_control.plan.model import dump_plan
 
     dead = f"http://127.0.0.1:{free_port()}"
     test_plan = dead_notifiers(stack_plan(plan, fresh), dead + "/hook")
@@ -154,9 +154,9 @@ def test_emergency_rollback_cli_on_the_stack_without_prefect(plan, fresh, cli_en
 
 KILLABLE = """
 import sys, time
-from launch_control.plan import load_plan
-from launch_control.store import Store
-from launch_control.engine import Engine
+from launch_control.plan.model import load_plan
+from launch_control.store.db import Store
+from launch_control.ramp.engine import Engine
 plan = load_plan(sys.argv[1])
 Engine(plan, Store(sys.argv[2], launch_id=plan.launch_id), notifier=False, out=lambda l: print(l, flush=True)).run()
 """
@@ -165,7 +165,7 @@ Engine(plan, Store(sys.argv[2], launch_id=plan.launch_id), notifier=False, out=l
 def test_killed_engine_resumes_at_the_right_step(plan, fresh, tmp_path, cli_env):
     import yaml
 
-    from launch_control.plan import dump_plan, load_plan
+    from launch_control.plan.model import dump_plan, load_plan
 
     test_plan = stack_plan(plan, fresh, holds=("1s", "6s", "2s"))
     path = tmp_path / "plan.yaml"
@@ -216,7 +216,7 @@ def test_killed_engine_resumes_at_the_right_step(plan, fresh, tmp_path, cli_env)
         def get_weight(self):
             return self.inner.get_weight()
 
-    from launch_control.traffic import build_router
+    from launch_control.plane.traffic import build_router
 
     resumed = Engine(
         load_plan(path), store, router=Watching(build_router(test_plan.rollback.router)), notifier=False, out=print

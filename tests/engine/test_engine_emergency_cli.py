@@ -11,8 +11,8 @@ import pytest
 import yaml
 from engine_helpers import health_app
 
-from launch_control.plan import dump_plan
-from launch_control.servers import ServerThread
+from launch_control.plan.model import dump_plan
+from launch_control.web.servers import ServerThread
 
 HEAVY = ("prefect", "streamlit", "pandas")
 

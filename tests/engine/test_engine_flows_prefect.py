@@ -13,16 +13,16 @@ import pytest
 import yaml
 from engine_helpers import stack_plan
 
-from launch_control.plan import dump_plan
-from launch_control.store import Store
+from launch_control.plan.model import dump_plan
+from launch_control.store.db import Store
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    from launch_control.demo.stack import DemoStack
-    from launch_control.plan import load_plan
+    from launch_control.plan.model import load_plan
+    from launch_control.plane.demo.stack import DemoStack
 
     data = tmp_path_factory.mktemp("stack-data")
     with pytest.MonkeyPatch.context() as mp:

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from engine_helpers import health_app, plan_with
 
-from launch_control.deploy import build_deployer
 from launch_control.errors import DeployerError, UnknownAdapterError, UsageError
-from launch_control.servers import ServerThread
+from launch_control.plane.deploy import build_deployer
+from launch_control.web.servers import ServerThread
 
 # --- deployers ---------------------------------------------------------------------------------------------
 
@@ -139,7 +139,7 @@ def preflight_plan(plan, base, extra_items=()):
 
 
 def test_preflight_ticks_passing_items_as_auto_and_blocks_on_failure(plan, sqlite_store, health):
-    from launch_control.preflight import preflight_blockers, run_preflight
+    from launch_control.ramp.preflight import preflight_blockers, run_preflight
 
     command = {
         "id": "disk-space",
@@ -169,8 +169,8 @@ def test_preflight_ticks_passing_items_as_auto_and_blocks_on_failure(plan, sqlit
 
 
 def test_start_canary_refuses_after_failed_preflight_unless_forced(plan, sqlite_store, health):
-    from launch_control import operations as ops
-    from launch_control.preflight import run_preflight
+    from launch_control.control import operations as ops
+    from launch_control.ramp.preflight import run_preflight
 
     health["status"] = 500
     test_plan = preflight_plan(plan, health["base"])
@@ -188,7 +188,7 @@ def test_start_canary_refuses_after_failed_preflight_unless_forced(plan, sqlite_
 def test_smoke_command(plan, health, cli_env, tmp_path):
     import yaml
 
-    from launch_control.plan import dump_plan
+    from launch_control.plan.model import dump_plan
 
     path = tmp_path / "plan.yaml"
     path.write_text(yaml.safe_dump(dump_plan(preflight_plan(plan, health["base"]))))
@@ -221,7 +221,7 @@ def repo(tmp_path):
 
 
 def test_freeze_and_tag_in_a_local_repository(plan, sqlite_store, repo):
-    from launch_control.release import ReleaseError, freeze_and_tag, unfreeze
+    from launch_control.ramp.release import ReleaseError, freeze_and_tag, unfreeze
 
     path, git = repo
     result = freeze_and_tag(plan, sqlite_store, actor="release-manager", repo=path)

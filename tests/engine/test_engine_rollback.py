@@ -9,11 +9,11 @@ import threading
 import pytest
 from engine_helpers import health_app, plan_with
 
-from launch_control.deploy.noop import NoopDeployer
 from launch_control.errors import RouterError
-from launch_control.rollback import emergency_rollback
-from launch_control.servers import ServerThread
-from launch_control.traffic.noop import NoopRouter
+from launch_control.plane.deploy.noop import NoopDeployer
+from launch_control.plane.traffic.noop import NoopRouter
+from launch_control.ramp.rollback import emergency_rollback
+from launch_control.web.servers import ServerThread
 
 
 @pytest.fixture
@@ -112,7 +112,7 @@ def test_every_notifier_down_does_not_matter(rb_plan, sqlite_store):
 
 
 def test_store_down_does_not_stop_the_traffic_switch(rb_plan, tmp_path):
-    from launch_control.store import Store
+    from launch_control.store.db import Store
 
     store = Store(f"sqlite:///{tmp_path / 'gone.db'}", launch_id="x")
     store.engine.dispose()

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from engine_helpers import stack_plan
 
-from launch_control.engine import Engine
+from launch_control.ramp.engine import Engine
 
 pytestmark = pytest.mark.slow
 LOAD_RPS = 100
@@ -21,8 +21,8 @@ TIME_SCALE = 60
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    from launch_control.demo.stack import DemoStack
-    from launch_control.plan import load_plan
+    from launch_control.plan.model import load_plan
+    from launch_control.plane.demo.stack import DemoStack
 
     data = tmp_path_factory.mktemp("thin-stack-data")
     with pytest.MonkeyPatch.context() as mp:
@@ -94,7 +94,7 @@ def test_plan_check_observes_the_traffic_on_the_metric_source(plan, stack, tmp_p
     import yaml
 
     from launch_control.cli import _guarded, run
-    from launch_control.plan import dump_plan
+    from launch_control.plan.model import dump_plan
 
     reset(stack)
     path = tmp_path / "plan.yaml"

@@ -8,10 +8,10 @@ import os
 import pytest
 from engine_helpers import FakeClock, ScriptedGate, ScriptedSource, Verdict
 
-from launch_control.engine import Approval, Engine, EngineBusy, StoreApprover
-from launch_control.rollback import RollbackResult
-from launch_control.store import utcnow
-from launch_control.traffic.noop import NoopRouter
+from launch_control.plane.traffic.noop import NoopRouter
+from launch_control.ramp.engine import Approval, Engine, EngineBusy, StoreApprover
+from launch_control.ramp.rollback import RollbackResult
+from launch_control.store.db import utcnow
 
 
 class Crash(BaseException):
@@ -169,7 +169,7 @@ def test_pause_after_inconclusive_limit_and_resume(plan, sqlite_store):
 
     def resume_later(t):
         if sqlite_store.state()["paused"] and t > 20 * 60:
-            from launch_control import operations as ops
+            from launch_control.control import operations as ops
 
             ops.resume(ops.Control(plan, sqlite_store), ops.Actor("lead", "cli"), "enough traffic now")
 

@@ -11,10 +11,10 @@ import pytest
 from engine_helpers import FakeClock, ScriptedGate, ScriptedSource, Verdict, plan_with
 from fake_vercel import DOCUMENTED_RELEASE, PROJECT, TEAM, TOKEN, FakeVercel
 
-from launch_control.engine import Engine
 from launch_control.errors import RouterError, UsageError
-from launch_control.servers import ServerThread
-from launch_control.traffic import TrafficRouter, build_router
+from launch_control.plane.traffic import TrafficRouter, build_router
+from launch_control.ramp.engine import Engine
+from launch_control.web.servers import ServerThread
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_failing_gate_rolls_back_through_vercel(plan, sqlite_store, vercel):
 
 
 def test_emergency_rollback_aborts_within_the_ttr_budget(plan, sqlite_store, vercel):
-    from launch_control.rollback import emergency_rollback
+    from launch_control.ramp.rollback import emergency_rollback
 
     router = build_router(settings(vercel))
     router.set_weight(1)
@@ -228,7 +228,7 @@ def test_the_canary_can_be_found_by_its_version(vercel):
 
 
 def test_the_manual_fallback_names_the_vercel_abort():
-    from launch_control.lastgood import manual_steps
+    from launch_control.store.lastgood import manual_steps
 
     steps = manual_steps({"type": "vercel", "project": "prj_promptforge", "canary_deployment": "dpl_canary"})
     assert "vercel rolling-release abort --dpl dpl_canary" in steps and "prj_promptforge" in steps

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from launch_control.plan import dump_plan, load_plan
-from launch_control.store import Store
+from launch_control.plan.model import dump_plan, load_plan
+from launch_control.store.db import Store
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -83,7 +83,7 @@ def test_schedule_on_a_work_pool_runs_on_a_worker_into_postgresql(prefect_server
     from prefect.client.schemas.filters import WorkPoolFilter, WorkPoolFilterName
     from prefect.deployments import run_deployment
 
-    from launch_control.servers import ChildProcess
+    from launch_control.web.servers import ChildProcess
 
     started = time.monotonic()
     pool = f"lc-team-{uuid.uuid4().hex[:6]}"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from launch_control.criteria import evaluate
-from launch_control.store import Sample, Store, utcnow
+from launch_control.review.criteria import evaluate
+from launch_control.store.db import Sample, Store, utcnow
 
 
 def _by_id(report):

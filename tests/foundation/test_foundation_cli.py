@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from launch_control.plan import DEFAULT_PLAN
+from launch_control.plan.model import DEFAULT_PLAN
 
 
 def test_status_on_a_fresh_store(cli):
@@ -33,7 +33,7 @@ def test_status_imports_nothing_heavy(cli_env):
 
 
 def test_status_reflects_the_store(cli, cli_env):
-    from launch_control.store import Store
+    from launch_control.store.db import Store
 
     store = Store(launch_id="promptforge-v3")
     store.update_state(phase="ramping", current_step=1, canary_weight=5.0)
@@ -95,7 +95,7 @@ def test_no_arguments_prints_usage_and_exits_2(cli):
 def test_validate_judges_recorded_data(cli, cli_env):
     import datetime as dt
 
-    from launch_control.store import Sample, Store, utcnow
+    from launch_control.store.db import Sample, Store, utcnow
 
     store = Store(launch_id="promptforge-v3")
     failing = cli("--validate")

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from launch_control.plan import DEFAULT_PLAN, PlanError, dump_plan, load_plan, parse_plan
-from launch_control.units import format_duration, parse_duration, parse_fraction, parse_percent, parse_rate
+from launch_control.plan.model import DEFAULT_PLAN, PlanError, dump_plan, load_plan, parse_plan
+from launch_control.plan.units import format_duration, parse_duration, parse_fraction, parse_percent, parse_rate
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from launch_control.cli import _guarded, run
-from launch_control.plan import DEFAULT_PLAN, load_plan
+from launch_control.plan.model import DEFAULT_PLAN, load_plan
 
 BASE_TEXT = DEFAULT_PLAN.read_text(encoding="utf-8")
 BASE = yaml.safe_load(BASE_TEXT)
@@ -285,7 +285,7 @@ def test_units_rule_is_the_same_for_weights_and_ratios(tmp_path: Path):
 
 def test_dumped_plans_load_under_the_file_rules(tmp_path: Path, plan):
     """``dump_plan`` writes units (``1800s``, ``5%``), so a saved plan loads again, equal."""
-    from launch_control.plan import dump_plan
+    from launch_control.plan.model import dump_plan
 
     path = tmp_path / "plan.yaml"
     path.write_text(yaml.safe_dump(dump_plan(plan)))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from launch_control.store import SCHEMA_VERSION, Sample, Store, StoreError, utcnow
+from launch_control.store.db import SCHEMA_VERSION, Sample, Store, StoreError, utcnow
 
 
 def test_state_defaults_and_updates(store: Store):

@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-from launch_control.criteria import evaluate, format_measure
-from launch_control.rollback import emergency_rollback, ttr_words
-from launch_control.servers import ServerThread
-from launch_control.store import utcnow
-from launch_control.units import format_duration
+from launch_control.plan.units import format_duration
+from launch_control.ramp.rollback import emergency_rollback, ttr_words
+from launch_control.review.criteria import evaluate, format_measure
+from launch_control.store.db import utcnow
+from launch_control.web.servers import ServerThread
 
 
 class DeadRouter:
@@ -74,7 +74,7 @@ def test_showing_an_unverified_rollback_never_crashes(plan, sqlite_store):
     rollback = results["rollback-time"]
     assert rollback.passed is False and rollback.shown_value == "not verified"
     assert "not verified after 83 s" in rollback.note
-    from launch_control.report import render_report
+    from launch_control.review.report import render_report
 
     html = render_report(plan, sqlite_store)
     assert "not verified after 83 s" in html

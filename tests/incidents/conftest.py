@@ -85,7 +85,7 @@ class Receiver:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    from launch_control.servers import ServerThread
+    from launch_control.web.servers import ServerThread
 
     recorder = Receiver()
     server = ServerThread(recorder, lifespan="off", timeout_graceful_shutdown=1)
@@ -116,7 +116,7 @@ def smtp() -> Iterator[Mailbox]:
 
     from aiosmtpd.controller import Controller
 
-    from launch_control.servers import free_port
+    from launch_control.web.servers import free_port
 
     box = Mailbox("127.0.0.1", free_port())
 
@@ -150,6 +150,6 @@ def wired_env(monkeypatch: pytest.MonkeyPatch, receiver: Receiver, smtp: Mailbox
 
 @pytest.fixture
 def fast_retry():
-    from launch_control.notify import RetryPolicy
+    from launch_control.respond.notify import RetryPolicy
 
     return RetryPolicy(attempts=3, base_delay=0.05, max_delay=0.2, timeout=2.0)

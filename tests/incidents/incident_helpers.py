@@ -7,7 +7,7 @@ from typing import Any
 
 def plan_with(plan: Any, **changes: Any) -> Any:
     """A copy of ``plan`` with top-level sections replaced (dicts), validated like a file."""
-    from launch_control.plan import dump_plan, parse_plan
+    from launch_control.plan.model import dump_plan, parse_plan
 
     data = dump_plan(plan)
     data.update(changes)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from launch_control.incidents import IncidentManager
-from launch_control.templates import TemplateError, incident_context, launch_context, render, render_text
+from launch_control.respond.incidents import IncidentManager
+from launch_control.respond.templates import TemplateError, incident_context, launch_context, render, render_text
 
 INCIDENT_TEMPLATES = ["war-room", "status-page", "enterprise-email", "all-clear", "post-mortem"]
 

@@ -12,10 +12,10 @@ import time
 import httpx
 from incident_helpers import plan_with
 
-from launch_control import monitoring
-from launch_control.incidents import production_manager
-from launch_control.notify import Notifier, RetryPolicy
-from launch_control.report import render_report
+from launch_control.respond import monitoring
+from launch_control.respond.incidents import production_manager
+from launch_control.respond.notify import Notifier, RetryPolicy
+from launch_control.review.report import render_report
 
 
 def stack_plan(plan, gateway: str):
@@ -39,8 +39,8 @@ def drive(gateway: str, count: int) -> dict[int, int]:
 
 
 def test_fault_to_incident_to_notifications_to_report(plan, sqlite_store, wired_env, receiver, smtp):
-    from launch_control.demo.stack import DemoStack
-    from launch_control.metrics import build_source
+    from launch_control.plane.demo.stack import DemoStack
+    from launch_control.plane.metrics import build_source
 
     with DemoStack(plan, free_ports=True, canary_weight=50) as stack:
         p = stack_plan(plan, stack.gateway_url)
@@ -62,7 +62,7 @@ def test_fault_to_incident_to_notifications_to_report(plan, sqlite_store, wired_
         (rollback,) = sqlite_store.rollbacks()
         assert rollback["ok"] and rollback["trigger"] == "incident" and rollback["ttr_seconds"] < p.rollback.ttr_budget
         assert f"incident #{incident['id']}" in rollback["reason"]
-        from launch_control.traffic import build_router
+        from launch_control.plane.traffic import build_router
 
         assert build_router(p.rollback.router).get_weight() == 0  # all traffic back on stable
         assert sqlite_store.incident(incident["id"])["details"]["rollback"]["ttr_seconds"] == rollback["ttr_seconds"]

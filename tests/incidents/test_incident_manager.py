@@ -9,8 +9,8 @@ import datetime as dt
 import pytest
 
 from launch_control.errors import UsageError
-from launch_control.incidents import IncidentManager, normalise_severity, response_times
-from launch_control.notify import Notifier, RetryPolicy
+from launch_control.respond.incidents import IncidentManager, normalise_severity, response_times
+from launch_control.respond.notify import Notifier, RetryPolicy
 
 MIN = dt.timedelta(minutes=1)
 

@@ -11,8 +11,8 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from launch_control.incidents import IncidentManager
-from launch_control.store import SCHEMA_VERSION, Store
+from launch_control.respond.incidents import IncidentManager
+from launch_control.store.db import SCHEMA_VERSION, Store
 
 
 def _open_many(url: str, launch_id: str, cause: str, start: threading.Barrier | None, out: list) -> None:
@@ -42,7 +42,7 @@ def test_threads_opening_one_cause_get_one_incident(store) -> None:
 
 
 def _process_opens(url: str, launch_id: str, start, queue) -> None:
-    from launch_control.plan import load_plan
+    from launch_control.plan.model import load_plan
 
     store = Store(url, launch_id=launch_id)
     manager = IncidentManager(load_plan(), store, rollback=None)

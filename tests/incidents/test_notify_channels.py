@@ -8,7 +8,7 @@ import time
 import pytest
 from incident_helpers import plan_with
 
-from launch_control.notify import Notifier, RetryPolicy
+from launch_control.respond.notify import Notifier, RetryPolicy
 
 
 def channels_plan(plan, *channels):
@@ -137,7 +137,7 @@ def test_unknown_channel_and_bad_settings_are_recorded_not_raised(plan, sqlite_s
 
 @pytest.mark.parametrize("kind", ["slack", "webhook"])
 def test_unreachable_endpoint_fails_after_retries(plan, sqlite_store, monkeypatch, kind):
-    from launch_control.servers import free_port
+    from launch_control.web.servers import free_port
 
     monkeypatch.setenv("TEST_DEAD", f"http://127.0.0.1:{free_port()}/x")
     key = "webhook_url_env" if kind == "slack" else "url_env"
@@ -147,8 +147,8 @@ def test_unreachable_endpoint_fails_after_retries(plan, sqlite_store, monkeypatc
 
 
 def test_a_dead_channel_fails_fast_after_repeated_failures(plan, sqlite_store, receiver, monkeypatch):
-    from launch_control.notify import FAIL_FAST_AFTER
-    from launch_control.servers import free_port
+    from launch_control.respond.notify import FAIL_FAST_AFTER
+    from launch_control.web.servers import free_port
 
     dead = f"http://127.0.0.1:{free_port()}/x"
     monkeypatch.setenv("TEST_DEAD", dead)

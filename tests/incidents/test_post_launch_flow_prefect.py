@@ -15,8 +15,8 @@ def test_flows_run_under_prefect(plan, tmp_path, monkeypatch):
     from prefect.testing.utilities import prefect_test_harness
 
     from flows.post_launch import post_launch_monitoring, status_check
-    from launch_control.servers import free_port
-    from launch_control.store import Store
+    from launch_control.store.db import Store
+    from launch_control.web.servers import free_port
 
     # a metric source that is down (nothing listens on this port)
     dead = f"http://127.0.0.1:{free_port()}"

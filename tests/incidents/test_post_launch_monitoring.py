@@ -7,11 +7,11 @@ import datetime as dt
 
 import pytest
 
-from launch_control import monitoring
-from launch_control.incidents import IncidentManager
-from launch_control.notify import Notifier, RetryPolicy
-from launch_control.observations import Observation, VersionWindow
-from launch_control.store import utcnow
+from launch_control.ramp.observations import Observation, VersionWindow
+from launch_control.respond import monitoring
+from launch_control.respond.incidents import IncidentManager
+from launch_control.respond.notify import Notifier, RetryPolicy
+from launch_control.store.db import utcnow
 
 H = dt.timedelta(hours=1)
 
@@ -161,7 +161,7 @@ def test_deployments_for_three_phases_and_status_checks(plan):
 def test_a_null_window_the_gate_holds_on_opens_no_incident(plan, sqlite_store):
     # 2 errors in 31 requests (6.5 % > the 5 % SEV-3 limit) is small-sample noise for a 1 % service:
     # the ramp's gate holds on it ("not yet significant"); monitoring uses the same breach logic.
-    from launch_control.analysis import Gate
+    from launch_control.ramp.analysis import Gate
 
     noisy = obs(canary=window(requests=31, errors=2), stable=window(requests=3000, errors=30))
     verdict = Gate(plan.analysis).judge(noisy)

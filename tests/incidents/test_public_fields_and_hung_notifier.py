@@ -22,9 +22,9 @@ from collections.abc import Iterator
 import pytest
 from incident_helpers import plan_with
 
-from launch_control.incidents import IncidentManager
-from launch_control.notify import Notifier, RetryPolicy
-from launch_control.notify.base import audience_context
+from launch_control.respond.incidents import IncidentManager
+from launch_control.respond.notify import Notifier, RetryPolicy
+from launch_control.respond.notify.base import audience_context
 
 SECRET_NOTE = "rotated the db-primary-7 credentials after the cache leak"
 OPERATOR = "bob.operator"
@@ -133,9 +133,9 @@ def test_process_exiting_mid_send_still_leaves_a_failed_row(plan, tmp_path, sile
     db = tmp_path / "exit.db"
     script = textwrap.dedent(
         f"""
-        from launch_control.plan import load_plan
-        from launch_control.store import Store
-        from launch_control.notify import Notifier, RetryPolicy
+        from launch_control.plan.model import load_plan
+        from launch_control.store.db import Store
+        from launch_control.respond.notify import Notifier, RetryPolicy
         import sys, time
         sys.path.insert(0, {str(_here())!r})
         from test_public_fields_and_hung_notifier import hung_plan
@@ -148,8 +148,8 @@ def test_process_exiting_mid_send_still_leaves_a_failed_row(plan, tmp_path, sile
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
-    from launch_control.plan import load_plan
-    from launch_control.store import Store
+    from launch_control.plan.model import load_plan
+    from launch_control.store.db import Store
 
     rows = Store(f"sqlite:///{db}", launch_id=load_plan().launch_id).notifications()
     assert len(rows) == 1 and not rows[0]["ok"] and "exited while this was still sending" in rows[0]["error"]

@@ -8,9 +8,9 @@ import datetime as dt
 import re
 from html.parser import HTMLParser
 
-from launch_control.incidents import IncidentManager
-from launch_control.report import render_report
-from launch_control.store import utcnow
+from launch_control.respond.incidents import IncidentManager
+from launch_control.review.report import render_report
+from launch_control.store.db import utcnow
 
 MIN = dt.timedelta(minutes=1)
 
@@ -147,7 +147,7 @@ def test_cli_incident_commands_and_report(cli, capsys, tmp_path, monkeypatch):
 
 def test_report_axis_follows_millisecond_latency(store, plan):
     """3 ms latencies get a millisecond axis (the 3 s / 10 s limits are listed off-scale, not drawn)."""
-    from launch_control.report import render_report
+    from launch_control.review.report import render_report
 
     t0 = dt.datetime(2026, 3, 3, 12, 0, tzinfo=dt.UTC)
     store.update_state(launch_started_at=t0)

@@ -8,9 +8,9 @@ import re
 
 import httpx
 
-from launch_control.incidents import IncidentManager
-from launch_control.servers import ServerThread
-from launch_control.statuspage import component_states, create_app, summary
+from launch_control.respond.incidents import IncidentManager
+from launch_control.respond.statuspage import component_states, create_app, summary
+from launch_control.web.servers import ServerThread
 
 
 def states(plan, store):
@@ -40,13 +40,13 @@ def test_component_states_follow_incidents(plan, store):
     assert states(plan, store)["api"] == ("operational", "Operational")
     data = summary(plan, store)
     assert data["incidents"] == []  # Statuspage lists unresolved incidents only
-    from launch_control.statuspage import recent_incidents
+    from launch_control.respond.statuspage import recent_incidents
 
     assert [i["status"] for i in recent_incidents(store)] == ["resolved"] * 3  # the HTML page keeps 24 h
 
 
 def test_model_component_from_incident_and_degradation(plan, sqlite_store):
-    from launch_control.degrade import StoreBoard, clear_degraded, set_degraded
+    from launch_control.protect.degrade import StoreBoard, clear_degraded, set_degraded
 
     board = StoreBoard(sqlite_store)
     set_degraded(board, "live model unavailable; simulated answers", source="breaker:model")

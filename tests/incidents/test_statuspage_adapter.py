@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from incident_helpers import plan_with
 
-from launch_control.incidents import IncidentManager
-from launch_control.notify import Notifier, RetryPolicy
+from launch_control.respond.incidents import IncidentManager
+from launch_control.respond.notify import Notifier, RetryPolicy
 
 PAGE = "kctbh9vrtdwd"
 COMPONENT = "8kbf7d35c070"

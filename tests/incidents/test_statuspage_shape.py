@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 
-from launch_control.incidents import IncidentManager
-from launch_control.servers import ServerThread
-from launch_control.statuspage import create_app
+from launch_control.respond.incidents import IncidentManager
+from launch_control.respond.statuspage import create_app
+from launch_control.web.servers import ServerThread
 
 FIXTURES = Path(__file__).with_name("fixtures")
 

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from launch_control.plan import Degradation, RateLimits, Waf
-from launch_control.servers import ChildProcess, free_port, port_open
+from launch_control.plan.model import Degradation, RateLimits, Waf
+from launch_control.web.servers import ChildProcess, free_port, port_open
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 

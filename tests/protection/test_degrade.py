@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from protection_helpers import degradation
 
-from launch_control.degrade import (
+from launch_control.protect.degrade import (
     BreakerState,
     CircuitBreaker,
     GuardedModel,
@@ -30,7 +30,7 @@ from launch_control.degrade import (
     rollback_started,
     set_degraded,
 )
-from launch_control.servers import ServerThread
+from launch_control.web.servers import ServerThread
 
 # --- retry -------------------------------------------------------------------------------------
 
@@ -148,7 +148,7 @@ def test_breaker_closed_open_half_open_closed() -> None:
 
 @pytest.fixture
 def model():
-    from launch_control.demo.model import create_app
+    from launch_control.plane.demo.model import create_app
 
     app = create_app(admin_token="t")
     with ServerThread(app) as server:
@@ -157,7 +157,7 @@ def model():
 
 def run(coro):
     """asyncio.run, closing the model client's keep-alive session on the way out."""
-    from launch_control.demo import model_client
+    from launch_control.plane.demo import model_client
 
     async def main():
         try:
@@ -169,7 +169,7 @@ def run(coro):
 
 
 def guarded(url: str, board=None, **plan) -> GuardedModel:
-    from launch_control.demo.model_client import complete
+    from launch_control.plane.demo.model_client import complete
 
     return GuardedModel(complete, degradation(**plan), url=url, board=board, service="api")
 
@@ -236,7 +236,7 @@ def test_flapping_model_never_raises(model) -> None:
 
 
 def test_unreachable_model_and_client_crashes_are_simulated() -> None:
-    from launch_control.servers import free_port
+    from launch_control.web.servers import free_port
 
     g = guarded(f"http://127.0.0.1:{free_port()}")
     assert run(g.complete("x")).mode == "simulated"
@@ -292,7 +292,7 @@ def test_status_in_store_and_redis_newest_wins(sqlite_store, redis_url, redis_pr
     # another process reading the store only sees it too
     assert sqlite_store.get_status("degradation")["reason"] == "outage, part 2"
     # Redis unreachable: reads fall back to the store
-    from launch_control.servers import free_port
+    from launch_control.web.servers import free_port
 
     dead = SharedBoard(store_board, RedisBoard(f"redis://127.0.0.1:{free_port()}/0", timeout=0.05))
     assert read_status(dead).reason == "outage, part 2"
@@ -301,7 +301,7 @@ def test_status_in_store_and_redis_newest_wins(sqlite_store, redis_url, redis_pr
 
 
 def test_cli_degrade_on_off_is_audited(cli) -> None:
-    from launch_control.store import Store
+    from launch_control.store.db import Store
 
     result = cli("degrade", "on", "--reason", "live model outage", "--retry-after", "60", "--emergency")
     assert result.returncode == 0, result.stderr

@@ -15,11 +15,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from launch_control.degrade import CircuitBreaker
-from launch_control.ratelimit.limiter import RateLimiter
-from launch_control.ratelimit.middleware import RateLimitMiddleware
-from launch_control.ratelimit.redis_backend import RedisBackend
-from launch_control.servers import ServerThread
+from launch_control.protect.degrade import CircuitBreaker
+from launch_control.protect.ratelimit.limiter import RateLimiter
+from launch_control.protect.ratelimit.middleware import RateLimitMiddleware
+from launch_control.protect.ratelimit.redis_backend import RedisBackend
+from launch_control.web.servers import ServerThread
 
 RATE_PER_MIN = 120  # 2 per second
 CONFIG = rate_limits(
@@ -107,7 +107,7 @@ def test_the_share_follows_the_instances_seen(private_redis) -> None:
 
 
 def test_before_any_heartbeat_the_plan_guess_applies() -> None:
-    from launch_control.servers import free_port
+    from launch_control.web.servers import free_port
 
     limiter = RateLimiter(RedisBackend(f"redis://127.0.0.1:{free_port()}/0", timeout=0.05), expected_instances=4)
     try:

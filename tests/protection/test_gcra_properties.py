@@ -1,4 +1,4 @@
-"""Property tests for the GCRA arithmetic (launch_control.ratelimit.gcra) and the memory backend.
+"""Property tests for the GCRA arithmetic (launch_control.protect.ratelimit.gcra) and the memory backend.
 
 The contract: no key is admitted more than b + count requests in any window of ``window``
 seconds, and a client under its rate is never refused; remaining and retry-after are exact.
@@ -13,8 +13,8 @@ import threading
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from launch_control.ratelimit.gcra import US, Limit, decide
-from launch_control.ratelimit.memory import MemoryBackend
+from launch_control.protect.ratelimit.gcra import US, Limit, decide
+from launch_control.protect.ratelimit.memory import MemoryBackend
 
 limits = st.builds(
     Limit,

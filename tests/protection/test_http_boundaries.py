@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from launch_control.ratelimit.protect import protect
-from launch_control.waf import WafMiddleware, loads_public, text_problem
+from launch_control.protect.ratelimit.protect import protect
+from launch_control.protect.waf import WafMiddleware, loads_public, text_problem
 
 DEEP = b"[" * 5000 + b"]" * 5000
 
@@ -84,8 +84,8 @@ def test_loads_public_refuses_what_would_crash_later() -> None:
 
 
 def test_demo_api_and_model_refuse_bad_bodies_without_the_waf() -> None:
-    from launch_control.demo.model import create_app as model_app
-    from launch_control.demo.service import create_app as service_app
+    from launch_control.plane.demo.model import create_app as model_app
+    from launch_control.plane.demo.service import create_app as service_app
 
     api = service_app("v3.0.0", admin_token="t")  # no plan: no WAF in front
     for body in (DEEP, b'{"prompt":"\\ud800"}'):
@@ -106,7 +106,7 @@ def test_rate_limit_headers_on_every_answer_of_a_limited_route() -> None:
     plan = Plan()
     plan.rate_limits = rate_limits()  # type: ignore[attr-defined]
     plan.waf = waf(max_json_depth=8)  # type: ignore[attr-defined]
-    from launch_control.degrade import MemoryBoard
+    from launch_control.protect.degrade import MemoryBoard
 
     guarded = protect(app(), plan, board=MemoryBoard())
     cases = {

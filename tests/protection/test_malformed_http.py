@@ -172,7 +172,7 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def stack(plan, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    from launch_control.demo.stack import DemoStack
+    from launch_control.plane.demo.stack import DemoStack
 
     env = {
         "LAUNCH_CONTROL_DATA_DIR": str(tmp_path_factory.mktemp("malformed-data")),

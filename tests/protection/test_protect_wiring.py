@@ -10,8 +10,8 @@ import httpx
 import pytest
 from protection_helpers import degradation
 
-from launch_control.degrade import MemoryBoard, set_degraded
-from launch_control.servers import ServerThread
+from launch_control.protect.degrade import MemoryBoard, set_degraded
+from launch_control.web.servers import ServerThread
 
 TOKEN = "wiring-test-token"
 ORG = {"X-Org-Id": "acme"}
@@ -19,7 +19,7 @@ ORG = {"X-Org-Id": "acme"}
 
 @pytest.fixture
 def model():
-    from launch_control.demo.model import create_app
+    from launch_control.plane.demo.model import create_app
 
     app = create_app(admin_token=TOKEN)
     with ServerThread(app) as server:
@@ -27,7 +27,7 @@ def model():
 
 
 def demo(plan, model_url: str, board, *, simulated_mode: bool = True) -> ServerThread:
-    from launch_control.demo.service import create_app
+    from launch_control.plane.demo.service import create_app
 
     policy = degradation().model_copy(update={"simulated_mode": simulated_mode})  # breaker: 3 failures, 0.5 s reset
     plan = plan.model_copy(update={"degradation": policy})
@@ -123,8 +123,8 @@ def test_demo_is_behind_waf_and_rate_limits(plan, model) -> None:
 
 
 def test_gateway_is_behind_waf_and_rate_limits(plan, model) -> None:
-    from launch_control.demo.service import create_app as demo_app
-    from launch_control.gateway.app import create_app as gateway_app
+    from launch_control.plane.demo.service import create_app as demo_app
+    from launch_control.plane.gateway.app import create_app as gateway_app
 
     model_server, _ = model
     with ServerThread(demo_app("v2.9.0", admin_token=TOKEN, model_url=model_server.url)) as upstream:
@@ -149,16 +149,16 @@ def test_gateway_is_behind_waf_and_rate_limits(plan, model) -> None:
 
 
 def test_serve_with_plan_runs_the_protected_service(tmp_path) -> None:
-    """``python -m launch_control.demo.serve service --plan`` (what a stack runs) is protected."""
+    """``python -m launch_control.plane.demo.serve service --plan`` (what a stack runs) is protected."""
     import os
     import sys
 
-    from launch_control.servers import ChildProcess, free_port, wait_for_http
+    from launch_control.web.servers import ChildProcess, free_port, wait_for_http
 
     port = free_port()
     env = {**os.environ, "LAUNCH_CONTROL_ADMIN_TOKEN": TOKEN, "LAUNCH_CONTROL_DATA_DIR": str(tmp_path)}
     env.pop("LAUNCH_CONTROL_REDIS_URL", None)
-    argv = [sys.executable, "-m", "launch_control.demo.serve", "service", "--version", "v3.0.0"]
+    argv = [sys.executable, "-m", "launch_control.plane.demo.serve", "service", "--version", "v3.0.0"]
     argv += ["--port", str(port), "--plan", "checklist/promptforge-v3.yaml"]
     with ChildProcess(argv, env=env, stdout=open(tmp_path / "out.log", "w"), stderr=open(tmp_path / "err.log", "w")):
         url = f"http://127.0.0.1:{port}"
@@ -180,8 +180,8 @@ def test_emergency_degradation_switches_rate_limits_to_the_emergency_phase(plan,
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    from launch_control.degrade import StoreBoard, clear_degraded
-    from launch_control.ratelimit.protect import launch_phase, protect
+    from launch_control.protect.degrade import StoreBoard, clear_degraded
+    from launch_control.protect.ratelimit.protect import launch_phase, protect
 
     async def ok(request):
         return JSONResponse({})
@@ -222,8 +222,8 @@ def test_gateway_with_redis_batches_concurrent_decisions_exactly(plan, model, re
     import asyncio
     import uuid
 
-    from launch_control.demo.service import create_app as demo_app
-    from launch_control.gateway.app import create_app as gateway_app
+    from launch_control.plane.demo.service import create_app as demo_app
+    from launch_control.plane.gateway.app import create_app as gateway_app
 
     monkeypatch.setenv("LAUNCH_CONTROL_REDIS_URL", redis_url)
     org = f"batch-{uuid.uuid4().hex[:8]}"  # keys under lc:rl:gateway:{org}: unique, and they expire

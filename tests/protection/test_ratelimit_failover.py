@@ -15,12 +15,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from launch_control.degrade import CircuitBreaker
-from launch_control.ratelimit.gcra import Limit
-from launch_control.ratelimit.limiter import RateLimiter
-from launch_control.ratelimit.middleware import RateLimitMiddleware
-from launch_control.ratelimit.redis_backend import RedisBackend
-from launch_control.servers import ServerThread, free_port
+from launch_control.protect.degrade import CircuitBreaker
+from launch_control.protect.ratelimit.gcra import Limit
+from launch_control.protect.ratelimit.limiter import RateLimiter
+from launch_control.protect.ratelimit.middleware import RateLimitMiddleware
+from launch_control.protect.ratelimit.redis_backend import RedisBackend
+from launch_control.web.servers import ServerThread, free_port
 
 
 async def ok(request: Request) -> JSONResponse:
@@ -42,7 +42,7 @@ CONFIG = rate_limits(
 
 @pytest.mark.timeout(60)
 def test_redis_stopped_mid_test_keeps_serving_and_comes_back(private_redis, caplog) -> None:
-    caplog.set_level(logging.WARNING, logger="launch_control.ratelimit.limiter")
+    caplog.set_level(logging.WARNING, logger="launch_control.protect.ratelimit.limiter")
     limiter = RateLimiter(
         RedisBackend(private_redis.url, prefix="lc-test", timeout=0.05),
         failure_mode="open",
@@ -89,7 +89,7 @@ def test_redis_stopped_mid_test_keeps_serving_and_comes_back(private_redis, capl
     client.close()
     assert counter("launch_control_ratelimit_fallbacks", policy="gpt-test", outcome="allowed") > fallbacks_before
     # logged once per transition, not once per request
-    messages = [r.getMessage() for r in caplog.records if r.name == "launch_control.ratelimit.limiter"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "launch_control.protect.ratelimit.limiter"]
     assert sum("unavailable" in m for m in messages) == 1
     assert sum("answers again" in m for m in messages) == 1
 

@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from launch_control.ratelimit.limiter import RateLimiter
-from launch_control.ratelimit.middleware import RateLimitMiddleware
-from launch_control.servers import ServerThread
+from launch_control.protect.ratelimit.limiter import RateLimiter
+from launch_control.protect.ratelimit.middleware import RateLimitMiddleware
+from launch_control.web.servers import ServerThread
 
 
 async def ok(request: Request) -> JSONResponse:

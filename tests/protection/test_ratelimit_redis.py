@@ -12,9 +12,9 @@ import time
 import pytest
 import redis
 
-from launch_control.ratelimit.gcra import US, Limit
-from launch_control.ratelimit.memory import MemoryBackend
-from launch_control.ratelimit.redis_backend import SCRIPT_SHA, RedisBackend, server_time
+from launch_control.protect.ratelimit.gcra import US, Limit
+from launch_control.protect.ratelimit.memory import MemoryBackend
+from launch_control.protect.ratelimit.redis_backend import SCRIPT_SHA, RedisBackend, server_time
 
 
 def max_in_window(times: list[float], window: float) -> int:

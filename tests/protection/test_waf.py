@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from protection_helpers import counter, rate_limits, waf
 
-from launch_control.degrade import MemoryBoard, StoreBoard
-from launch_control.servers import ServerThread
-from launch_control.waf import WafMiddleware, change_blocklist, json_too_deep, path_problem
+from launch_control.protect.degrade import MemoryBoard, StoreBoard
+from launch_control.protect.waf import WafMiddleware, change_blocklist, json_too_deep, path_problem
+from launch_control.web.servers import ServerThread
 
 WAF = waf(
     max_body="1KB",
@@ -228,7 +228,7 @@ def test_over_real_http_raw_traversal_is_refused() -> None:
 
 
 def test_cli_block_unblock_list_is_audited_and_read_by_a_running_service(cli, sqlite_store) -> None:
-    from launch_control.store import Store
+    from launch_control.store.db import Store
 
     result = cli("waf", "block", "ip", "198.51.100.0/24", "--reason", "scraper")
     assert result.returncode == 0, result.stderr

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from launch_control.servers import ServerThread
+from launch_control.web.servers import ServerThread
 
 PLANE_TOKEN = "traffic-test-token"
 STABLE_VERSION, CANARY_VERSION = "v2.9.0", "v3.0.0"
@@ -24,7 +24,7 @@ STABLE_VERSION, CANARY_VERSION = "v2.9.0", "v3.0.0"
 @dataclass
 class TrafficPlane:
     servers: dict[str, ServerThread]
-    gateway: Any  # launch_control.gateway.app.Gateway
+    gateway: Any  # launch_control.plane.gateway.app.Gateway
     admin_token: str = PLANE_TOKEN
     stable_version: str = STABLE_VERSION
     canary_version: str = CANARY_VERSION
@@ -63,9 +63,9 @@ class TrafficPlane:
 
 
 def start_plane(*, canary_weight: float = 0.0, timeout: float = 5.0) -> TrafficPlane:
-    from launch_control.demo.model import create_app as model_app
-    from launch_control.demo.service import create_app as demo_app
-    from launch_control.gateway.app import create_app as gateway_app
+    from launch_control.plane.demo.model import create_app as model_app
+    from launch_control.plane.demo.service import create_app as demo_app
+    from launch_control.plane.gateway.app import create_app as gateway_app
 
     servers: dict[str, ServerThread] = {}
     try:

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from launch_control.degrade import StoreBoard, clear_degraded, set_degraded
-from launch_control.servers import ServerThread
+from launch_control.protect.degrade import StoreBoard, clear_degraded, set_degraded
+from launch_control.web.servers import ServerThread
 
 pytestmark = pytest.mark.browser
 TOKEN = "banner-test-token"
@@ -46,8 +46,8 @@ def browser(request):
 @pytest.fixture
 def site(plan, sqlite_store):
     """The stand-in model and the demo service (canary v3.0.0) with the plan's degradation layer."""
-    from launch_control.demo.model import create_app as model_app
-    from launch_control.demo.service import create_app
+    from launch_control.plane.demo.model import create_app as model_app
+    from launch_control.plane.demo.service import create_app
 
     degradation = plan.degradation.model_copy(update={
         "circuit_breaker": plan.degradation.circuit_breaker.model_copy(update={"reset_timeout": 1.0}),

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from launch_control.demo.loadgen import LoadSummary, check_loopback, percentile, run
 from launch_control.errors import UsageError
+from launch_control.plane.demo.loadgen import LoadSummary, check_loopback, percentile, run
 
 
 @pytest.mark.parametrize("url", ["http://10.0.0.1:8080", "http://example.com", "https://8.8.8.8", "ftp://127.0.0.1"])
@@ -56,7 +56,7 @@ def test_paced_mix_over_the_gateway(traffic_plane):
 
 
 def test_connection_failures_are_counted_not_raised():
-    from launch_control.servers import free_port
+    from launch_control.web.servers import free_port
 
     summary = run(f"http://127.0.0.1:{free_port()}", rps=200, count=20, orgs=5)
     assert summary.statuses == {"error": 20}

@@ -9,9 +9,9 @@ import time
 import httpx
 import pytest
 
-from launch_control.demo import model_client
-from launch_control.demo.service import create_app
-from launch_control.servers import ServerThread, free_port
+from launch_control.plane.demo import model_client
+from launch_control.plane.demo.service import create_app
+from launch_control.web.servers import ServerThread, free_port
 
 
 def test_endpoints_answer_with_their_version(traffic_plane):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from launch_control.demo.stack import DemoStack, StackError
 from launch_control.errors import UsageError
-from launch_control.servers import port_open
+from launch_control.plane.demo.stack import DemoStack, StackError
+from launch_control.web.servers import port_open
 
 
 def test_stack_runs_faults_and_load_and_stops_clean(plan):

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from launch_control.plan import dump_plan
+from launch_control.plan.model import dump_plan
 
 HEAVY_FOR_THE_HOT_PATH = ("sqlalchemy", "pydantic", "httpx", "yaml", "prefect", "streamlit", "pandas")
 
@@ -49,7 +49,7 @@ def cli(*args: str, env: dict[str, str], entry: str = "emergency-rollback") -> s
 
 
 def rollbacks(env: dict[str, str]) -> list[dict]:
-    from launch_control.store import Store
+    from launch_control.store.db import Store
 
     url = f"sqlite:///{Path(env['LAUNCH_CONTROL_DATA_DIR']) / 'launch-control.db'}"
     return Store(url, launch_id="promptforge-v3").rollbacks()
@@ -134,7 +134,7 @@ def test_an_unchanged_plan_takes_the_hot_path(setup):
     rows = rollbacks(env)
     assert len(rows) == 2 and rows[-1]["ok"] is True and rows[-1]["verified_at"].tzinfo is not None
     assert rows[-1]["details"]["stages"][1]["name"] == "traffic"
-    from launch_control.store import Store
+    from launch_control.store.db import Store
 
     url = f"sqlite:///{Path(env['LAUNCH_CONTROL_DATA_DIR']) / 'launch-control.db'}"
     state = Store(url, launch_id="promptforge-v3").state()

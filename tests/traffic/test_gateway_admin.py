@@ -110,7 +110,7 @@ def test_health_is_live_and_follows_the_stable_upstream(traffic_plane):
 
 
 def test_gateway_refuses_bad_construction():
-    from launch_control.gateway.app import create_app
+    from launch_control.plane.gateway.app import create_app
 
     good = {"upstreams": {"a": "http://127.0.0.1:1", "b": "http://127.0.0.1:2"}, "stable": "a", "canary": "b"}
     with pytest.raises(ValueError, match="admin_token"):

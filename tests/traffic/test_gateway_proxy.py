@@ -9,9 +9,9 @@ import time
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from launch_control.demo.loadgen import run
-from launch_control.gateway.app import LATENCY_BUCKETS, create_app
-from launch_control.servers import ServerThread, free_port
+from launch_control.plane.demo.loadgen import run
+from launch_control.plane.gateway.app import LATENCY_BUCKETS, create_app
+from launch_control.web.servers import ServerThread, free_port
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from launch_control.demo.loadgen import org_ids, run
-from launch_control.gateway import split
+from launch_control.plane.demo.loadgen import org_ids, run
+from launch_control.plane.gateway import split
 
 
 def test_five_percent_of_20000_requests_from_2000_orgs_is_within_half_a_point():
@@ -108,8 +108,8 @@ async def _hello(scope, receive, send):
 
 @pytest.mark.slow
 def test_20000_requests_from_2000_orgs_over_real_sockets():
-    from launch_control.gateway.app import create_app
-    from launch_control.servers import ServerThread
+    from launch_control.plane.gateway.app import create_app
+    from launch_control.web.servers import ServerThread
 
     with ServerThread(_hello) as stable, ServerThread(_hello) as canary:
         app = create_app(

@@ -13,10 +13,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from launch_control.gateway.app import create_app
-from launch_control.gateway.metrics import LATENCY_BUCKETS, ROUTE_INDEX, SLOT_BYTES, MetricSlots
-from launch_control.gateway.shared import RoutingState
-from launch_control.servers import ServerThread
+from launch_control.plane.gateway.app import create_app
+from launch_control.plane.gateway.metrics import LATENCY_BUCKETS, ROUTE_INDEX, SLOT_BYTES, MetricSlots
+from launch_control.plane.gateway.shared import RoutingState
+from launch_control.web.servers import ServerThread
 
 
 class _Raw(socketserver.BaseRequestHandler):

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from test_gateway_proxy import requests_by
 
-from launch_control.demo.loadgen import run
-from launch_control.gateway.split import choose
-from launch_control.servers import ChildProcess, ServerThread, free_port, wait_for_http
+from launch_control.plane.demo.loadgen import run
+from launch_control.plane.gateway.split import choose
+from launch_control.web.servers import ChildProcess, ServerThread, free_port, wait_for_http
 
 TOKEN = "workers-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -38,7 +38,7 @@ def gateway_workers(tmp_path: Path, *extra: str, env: dict[str, str] | None = No
     """A 2-worker gateway in front of two trivial upstreams: (url, supervisor process)."""
     with ServerThread(_hello) as stable, ServerThread(_hello) as canary:
         port = free_port()
-        argv = [sys.executable, "-m", "launch_control.gateway", "--workers", "2", "--port", str(port)]
+        argv = [sys.executable, "-m", "launch_control.plane.gateway", "--workers", "2", "--port", str(port)]
         argv += ["--upstream", f"v2.9.0={stable.url}", "--upstream", f"v3.0.0={canary.url}"]
         argv += ["--stable", "v2.9.0", "--canary", "v3.0.0", "--canary-weight", "5", *extra]
         env = {

@@ -9,13 +9,13 @@ import math
 import pytest
 import traffic_client as stack_mod
 
-from launch_control.metrics import build_source
-from launch_control.metrics.gateway import GatewayMetrics
-from launch_control.servers import free_port
+from launch_control.plane.metrics import build_source
+from launch_control.plane.metrics.gateway import GatewayMetrics
+from launch_control.web.servers import free_port
 
 
 def _router(plane):
-    from launch_control.traffic import build_router
+    from launch_control.plane.traffic import build_router
 
     return build_router({"type": "gateway", "url": plane.gateway_url})  # token from the environment
 
@@ -30,7 +30,7 @@ def _bucket_index(bounds: list[float], value: float) -> int:
 
 
 def test_counts_and_latencies_match_what_the_client_saw(traffic_plane):
-    from launch_control.gateway.app import LATENCY_BUCKETS
+    from launch_control.plane.gateway.app import LATENCY_BUCKETS
 
     _router(traffic_plane).set_weight(50)
     traffic_plane.set_fault("canary", error_rate=0.3, latency=0.012)

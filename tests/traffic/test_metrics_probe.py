@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from launch_control.errors import UsageError
-from launch_control.metrics import MetricSource, build_source
-from launch_control.servers import free_port
+from launch_control.plane.metrics import MetricSource, build_source
+from launch_control.web.servers import free_port
 
 
 def test_per_version_availability_and_latency(traffic_plane):

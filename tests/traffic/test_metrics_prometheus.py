@@ -17,9 +17,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from launch_control.errors import UsageError
-from launch_control.metrics import MetricSource, build_source
-from launch_control.metrics.prometheus import DEFAULT_QUERIES, render
-from launch_control.servers import ChildProcess, ServerThread, free_port, wait_for_http
+from launch_control.plane.metrics import MetricSource, build_source
+from launch_control.plane.metrics.prometheus import DEFAULT_QUERIES, render
+from launch_control.web.servers import ChildProcess, ServerThread, free_port, wait_for_http
 
 FIXTURES = Path(__file__).parent / "fixtures" / "prometheus"
 

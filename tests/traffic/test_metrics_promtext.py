@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from launch_control.metrics.promtext import (
+from launch_control.plane.metrics.promtext import (
     PromTextError,
     Scrape,
     counter_deltas,

@@ -1,5 +1,5 @@
 """``kill -9`` of ``launch-control up`` / ``demo`` leaves no process behind: the watchdog
-(``launch_control.reaper``) stops every child process group — grandchildren included — when
+(``launch_control.web.reaper``) stops every child process group — grandchildren included — when
 the parent dies without running a single line of cleanup."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from launch_control.servers import free_port
+from launch_control.web.servers import free_port
 
 LAUNCH = str(Path(sys.executable).parent / "launch-control")
 
@@ -64,7 +64,7 @@ def wait_file(path: Path, proc: subprocess.Popen, timeout: float) -> dict:
 def kill_and_check(proc: subprocess.Popen, expected: set[int], timeout: float = 10.0) -> None:
     watched = descendants(proc.pid) | expected
     children = {pid for pid in watched if alive(pid)}
-    reaper = {pid for pid in children if b"launch_control.reaper" in Path(f"/proc/{pid}/cmdline").read_bytes()}
+    reaper = {pid for pid in children if b"launch_control.web.reaper" in Path(f"/proc/{pid}/cmdline").read_bytes()}
     assert expected <= children, f"expected children {expected} not all running: {children}"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(5)
@@ -108,7 +108,7 @@ def test_grandchildren_in_a_child_group_die_too(tmp_path) -> None:
     script = textwrap.dedent(
         """
         import sys, time
-        from launch_control.servers import ChildProcess
+        from launch_control.web.servers import ChildProcess
         ChildProcess(["sh", "-c", "sleep 120 & sleep 120 & wait"])
         print("ready", flush=True)
         time.sleep(120)

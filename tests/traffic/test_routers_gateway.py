@@ -6,8 +6,8 @@ import pytest
 import traffic_client as stack_mod
 
 from launch_control.errors import RouterError, UsageError
-from launch_control.servers import free_port
-from launch_control.traffic import TrafficRouter, build_router
+from launch_control.plane.traffic import TrafficRouter, build_router
+from launch_control.web.servers import free_port
 
 
 def test_set_get_and_the_next_request_follows(traffic_plane, monkeypatch):

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from launch_control.errors import RouterError, UsageError
-from launch_control.servers import ChildProcess, free_port, port_open, wait_for_http
-from launch_control.traffic import TrafficRouter, build_router
-from launch_control.traffic.haproxy import Settings, config_fragment, threshold
+from launch_control.plane.traffic import TrafficRouter, build_router
+from launch_control.plane.traffic.haproxy import Settings, config_fragment, threshold
+from launch_control.web.servers import ChildProcess, free_port, port_open, wait_for_http
 
 HAPROXY = os.environ.get("LAUNCH_CONTROL_TEST_HAPROXY") or shutil.which("haproxy") or "/usr/sbin/haproxy"
 SERVER = Path(__file__).with_name("version_server.py")
@@ -210,7 +210,7 @@ def test_a_map_without_the_entry_gets_it_added(haproxy):
 
 
 def test_the_manual_fallback_command_works_on_the_real_haproxy(haproxy):
-    from launch_control.lastgood import manual_steps
+    from launch_control.store.lastgood import manual_steps
 
     router = haproxy.router()
     router.set_weight(40)

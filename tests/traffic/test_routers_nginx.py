@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from launch_control.errors import RouterError, UsageError
-from launch_control.servers import ChildProcess, ServerThread, free_port, wait_for_http
-from launch_control.traffic import TrafficRouter, build_router
-from launch_control.traffic.nginx import MARKER, format_percent, parse_weight
+from launch_control.plane.traffic import TrafficRouter, build_router
+from launch_control.plane.traffic.nginx import MARKER, format_percent, parse_weight
+from launch_control.web.servers import ChildProcess, ServerThread, free_port, wait_for_http
 
 NGINX = os.environ.get("LAUNCH_CONTROL_TEST_NGINX", "/usr/sbin/nginx")
 TOKEN = "nginx-test-token"
@@ -100,7 +100,7 @@ class Nginx:
 
 @pytest.fixture(scope="module")
 def upstreams():
-    from launch_control.demo.service import create_app
+    from launch_control.plane.demo.service import create_app
 
     stable = ServerThread(create_app("v2.9.0", admin_token=TOKEN)).start()
     canary = ServerThread(create_app("v3.0.0", admin_token=TOKEN)).start()
@@ -196,7 +196,7 @@ def test_reload_without_a_running_nginx_restores_the_file(nginx):
 
 def test_render_and_parse():
     assert [format_percent(v) for v in (0, 5, 5.5, 5.556, 12.3456, 100)] == ["0", "5", "5.5", "5.56", "12.35", "100"]
-    from launch_control.traffic.nginx import NginxRouter
+    from launch_control.plane.traffic.nginx import NginxRouter
 
     router = NginxRouter("/nonexistent/split.conf", stable=["127.0.0.1:1"], canary=["127.0.0.1:2", "127.0.0.1:3"])
     for weight in (0, 0.01, 5, 33.33, 99.99, 100):

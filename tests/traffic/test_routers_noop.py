@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from launch_control.errors import UnknownAdapterError, UsageError
-from launch_control.metrics import MetricSource, build_source
-from launch_control.traffic import ROUTERS, TrafficRouter, build_router
+from launch_control.plane.metrics import MetricSource, build_source
+from launch_control.plane.traffic import ROUTERS, TrafficRouter, build_router
 
 
 def test_noop_records_calls_and_returns_the_last_weight():

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from launch_control.servers import free_port, port_open
+from launch_control.web.servers import free_port, port_open
 
 ROOT = Path(__file__).resolve().parents[2]
 

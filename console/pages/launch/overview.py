@@ -7,8 +7,8 @@ from __future__ import annotations
 import streamlit as st
 
 from console.lib import context, ui
-from launch_control import charts
-from launch_control.rollback import ttr_words
+from launch_control.ramp.rollback import ttr_words
+from launch_control.review import charts
 
 EVIDENCE_DECISIONS = 300  # enough for the longest step at 1-minute intervals (a 4 h hold is 240)
 

@@ -9,7 +9,7 @@ from typing import Any
 import streamlit as st
 
 from console.lib import context, prefect_ui, ui
-from launch_control.charts import gantt_figure
+from launch_control.review.charts import gantt_figure
 
 ctx = context.get()
 plan, store = ctx.plan, ctx.store

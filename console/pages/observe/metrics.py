@@ -17,8 +17,8 @@ from typing import Any
 import streamlit as st
 
 from console.lib import context, data, ui
-from launch_control.charts import Marker, dedupe_markers, metric_figure, ttr_label
-from launch_control.store import Store
+from launch_control.review.charts import Marker, dedupe_markers, metric_figure, ttr_label
+from launch_control.store.db import Store
 
 ctx = context.get()
 plan, store = ctx.plan, ctx.store

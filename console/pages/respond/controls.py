@@ -5,7 +5,7 @@ Why the widget keys carry a sequence number: after every action the number moves
 card starts with an empty reason and an unticked box (a Pause confirmation must never become a
 ticked Resume). The confirmation's key also carries the value it confirms, so moving the traffic
 slider unticks it. The result of the last action stays at the top until the next one.
-The emergency rollback calls launch_control.rollback directly, so it works with Prefect down.
+The emergency rollback calls launch_control.ramp.rollback directly, so it works with Prefect down.
 """
 
 from __future__ import annotations
@@ -87,8 +87,8 @@ with st.container(border=True, key="card-emergency"):
     st.subheader(":red[:material/emergency:] Emergency rollback")
     st.caption(f"All traffic to stable {plan.release.stable_version} now, the deployment rolled back, health "
                f"verified — budget {plan.rollback.ttr_budget:g} s. Works without Prefect.")
-    if optional.load("launch_control.rollback") is None:
-        optional.not_available("The emergency rollback", "launch_control.rollback")
+    if optional.load("launch_control.ramp.rollback") is None:
+        optional.not_available("The emergency rollback", "launch_control.ramp.rollback")
     elif reason := guarded("emergency", "I confirm an emergency rollback to stable now", label="Roll back now",
                            danger=True):
         with st.spinner("Rolling back…"):

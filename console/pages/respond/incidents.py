@@ -18,7 +18,7 @@ user = auth_ui.user()
 
 def manager() -> Any:
     """The plan's incident manager (notifies the severity's channels), or None when not built yet."""
-    incidents = optional.load("launch_control.incidents")
+    incidents = optional.load("launch_control.respond.incidents")
     if incidents is None:
         return None
     if hasattr(incidents, "production_manager"):
@@ -80,7 +80,7 @@ with log_tab:
                 cols[2].button("Resolve", key=f"resolve-{i['id']}", on_click=_act, args=("resolve", i["id"]))
     if user is None or not user.can("incident"):
         st.caption("Sign in as a launch lead to acknowledge or resolve incidents.")
-    elif optional.load("launch_control.incidents") is not None:
+    elif optional.load("launch_control.respond.incidents") is not None:
         with st.expander("Open an incident by hand"), st.form("open-incident", clear_on_submit=True):
             severity = st.selectbox("Severity", ["SEV-3", "SEV-2", "SEV-1"])
             cause = st.text_input("Cause (e.g. customer-report)")
@@ -121,9 +121,9 @@ def _default_template(incident: dict | None, names: list[str]) -> str:
 
 
 with comms_tab:
-    templates = optional.load("launch_control.templates")
+    templates = optional.load("launch_control.respond.templates")
     if templates is None:
-        optional.not_available("Communication templates", "launch_control.templates")
+        optional.not_available("Communication templates", "launch_control.respond.templates")
     else:
         folder = templates.template_dir(plan)
         names = sorted({p.name.split(".")[0] for p in folder.glob("*") if p.is_file()}) if folder.is_dir() else []

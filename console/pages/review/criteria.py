@@ -13,9 +13,9 @@ tz = plan.timeline.tz
 user = auth_ui.user()
 
 st.title("Success criteria")
-criteria = optional.load("launch_control.criteria")
+criteria = optional.load("launch_control.review.criteria")
 if criteria is None:
-    optional.not_available("Judging the success criteria", "launch_control.criteria")
+    optional.not_available("Judging the success criteria", "launch_control.review.criteria")
     st.stop()
 
 report = criteria.evaluate(plan, store)

@@ -1,0 +1,633 @@
+"""Graceful degradation: retry with backoff and full jitter, a circuit breaker, simulated answers,
+and the degradation status every process (API, console banner, CLI) reads.
+
+* ``retry_call`` / ``aretry_call``: bounded attempts *and* bounded total time; the delay before
+  attempt n is uniform in [0, min(max_delay, base_delay·2^n)] ("full jitter", AWS architecture
+  blog), so clients that failed together do not retry together.
+* ``CircuitBreaker``: closed → (failure_threshold consecutive failures) → open → (reset_timeout)
+  → half-open, where up to half_open_max_calls probes decide: success closes, failure re-opens.
+  Thread-safe; also guards the rate limiter's Redis (launch_control.protect.ratelimit.limiter).
+* ``GuardedModel``: the live-model call under retry + breaker. It never raises: when the model is
+  down, slow or the breaker is open it returns a clearly marked simulated answer, and it flips the
+  shared degradation status when its breaker opens and closes.
+* ``DegradationStatus`` lives on a ``StatusBoard``: the store's ``set_status("degradation")``,
+  mirrored to Redis when LAUNCH_CONTROL_REDIS_URL is set (newest write wins on read). Several
+  sources can hold it at once (``manual``, ``rollback``, ``breaker:<service>``); the effective
+  status is the most severe active entry. ``set_degraded`` / ``clear_degraded`` are what the
+  rollback code and ``launch-control degrade on|off`` call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import enum
+import inspect
+import json
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
+
+from launch_control.config import REDIS_URL_ENV
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+STATUS_KEY = "degradation"
+
+
+# --- retry ------------------------------------------------------------------------------------
+
+
+def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """Full-jitter delay before retry number ``attempt`` (0-based): U(0, min(cap, base·2^attempt))."""
+    return (rng or random).uniform(0.0, min(cap, base * (2**attempt)))
+
+
+class RetryExhausted(Exception):
+    """Every attempt failed (or time ran out); ``__cause__`` is the last failure."""
+
+    def __init__(self, attempts: int, elapsed: float, last: BaseException | None):
+        self.attempts, self.elapsed, self.last = attempts, elapsed, last
+        super().__init__(f"gave up after {attempts} attempt(s) in {elapsed:.2f} s: {last}")
+
+
+def retry_call(
+    fn: Callable[[float], T],
+    *,
+    attempts: int,
+    base_delay: float,
+    max_delay: float,
+    total_timeout: float,
+    retry_on: tuple[type[BaseException], ...] = (Exception,),
+    allow: Callable[[], bool] = lambda: True,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    rng: random.Random | None = None,
+) -> T:
+    """Call ``fn(time_left)`` until it succeeds, at most ``attempts`` times within ``total_timeout``.
+
+    ``allow()`` is asked before each attempt (a circuit breaker that opened stops the retries).
+    """
+    start = clock()
+    last: BaseException | None = None
+    made = 0
+    for attempt in range(attempts):
+        left = total_timeout - (clock() - start)
+        if left <= 0 or not allow():
+            break
+        made += 1
+        try:
+            return fn(left)
+        except retry_on as exc:
+            last = exc
+        if attempt + 1 < attempts:
+            delay = backoff_delay(attempt, base_delay, max_delay, rng)
+            if clock() - start + delay >= total_timeout:
+                break
+            sleep(delay)
+    raise RetryExhausted(made, clock() - start, last) from last
+
+
+async def aretry_call(
+    fn: Callable[[float], Awaitable[T]],
+    *,
+    attempts: int,
+    base_delay: float,
+    max_delay: float,
+    total_timeout: float,
+    retry_on: tuple[type[BaseException], ...] = (Exception,),
+    allow: Callable[[], bool] = lambda: True,
+    clock: Callable[[], float] = time.monotonic,
+    rng: random.Random | None = None,
+) -> T:
+    """``retry_call`` for coroutines; each attempt is also cut off when the total time runs out."""
+    start = clock()
+    last: BaseException | None = None
+    made = 0
+    for attempt in range(attempts):
+        left = total_timeout - (clock() - start)
+        if left <= 0 or not allow():
+            break
+        made += 1
+        try:
+            return await asyncio.wait_for(fn(left), timeout=left)
+        except retry_on as exc:
+            last = exc
+        if attempt + 1 < attempts:
+            delay = backoff_delay(attempt, base_delay, max_delay, rng)
+            if clock() - start + delay >= total_timeout:
+                break
+            await asyncio.sleep(delay)
+    raise RetryExhausted(made, clock() - start, last) from last
+
+
+# --- circuit breaker --------------------------------------------------------------------------
+
+
+class BreakerState(enum.StrEnum):
+    closed = "closed"
+    open = "open"
+    half_open = "half_open"
+
+
+class CircuitBreaker:
+    """closed / open / half-open, thread-safe. ``allow()`` before a call, then record the outcome.
+
+    ``on_change(old, new)`` is called (outside the lock) on every transition.
+    """
+
+    def __init__(
+        self,
+        failure_threshold: int = 5,
+        reset_timeout: float = 30.0,
+        half_open_max_calls: int = 1,
+        *,
+        name: str = "breaker",
+        clock: Callable[[], float] = time.monotonic,
+        on_change: Callable[[BreakerState, BreakerState], None] | None = None,
+    ):
+        self.failure_threshold = failure_threshold
+        self.reset_timeout = reset_timeout
+        self.half_open_max_calls = half_open_max_calls
+        self.name = name
+        self._clock = clock
+        self.on_change = on_change  # public: an owner (GuardedModel, RateLimiter) hooks in after building
+        self._lock = threading.Lock()
+        self._state = BreakerState.closed
+        self._failures = 0
+        self._opened_at = 0.0
+        self._probes = 0
+
+    @classmethod
+    def from_plan(cls, policy: Any, **kwargs: Any) -> CircuitBreaker:
+        """From the plan's ``degradation.circuit_breaker`` section."""
+        return cls(policy.failure_threshold, policy.reset_timeout, policy.half_open_max_calls, **kwargs)
+
+    @property
+    def state(self) -> BreakerState:
+        with self._lock:
+            if self._state is BreakerState.open and self._clock() - self._opened_at >= self.reset_timeout:
+                return BreakerState.half_open
+            return self._state
+
+    def retry_after(self) -> float:
+        """Seconds until an open breaker lets a probe through (0 unless open)."""
+        with self._lock:
+            if self._state is not BreakerState.open:
+                return 0.0
+            return max(0.0, self.reset_timeout - (self._clock() - self._opened_at))
+
+    def allow(self) -> bool:
+        """May a call go through now? In half-open, only ``half_open_max_calls`` probes may."""
+        change = None
+        with self._lock:
+            if self._state is BreakerState.open:
+                if self._clock() - self._opened_at < self.reset_timeout:
+                    return False
+                change = (self._state, BreakerState.half_open)
+                self._state, self._probes = BreakerState.half_open, 0
+            if self._state is BreakerState.half_open:
+                if self._probes >= self.half_open_max_calls:
+                    allowed = False
+                else:
+                    self._probes += 1
+                    allowed = True
+            else:
+                allowed = True
+        if change:
+            self._notify(*change)
+        return allowed
+
+    def record_success(self) -> None:
+        change = None
+        with self._lock:
+            self._failures = 0
+            if self._state is not BreakerState.closed:
+                change = (self._state, BreakerState.closed)
+                self._state = BreakerState.closed
+        if change:
+            self._notify(*change)
+
+    def record_failure(self) -> None:
+        change = None
+        with self._lock:
+            self._failures += 1
+            if self._state is BreakerState.half_open or (
+                self._state is BreakerState.closed and self._failures >= self.failure_threshold
+            ):
+                change = (self._state, BreakerState.open)
+                self._state, self._opened_at = BreakerState.open, self._clock()
+            elif self._state is BreakerState.open:
+                self._opened_at = self._clock()
+        if change:
+            self._notify(*change)
+
+    def _notify(self, old: BreakerState, new: BreakerState) -> None:
+        log.warning("circuit breaker %s: %s → %s", self.name, old.value, new.value)
+        if self.on_change:
+            try:
+                self.on_change(old, new)
+            except Exception:  # a status write must never break the caller's request
+                log.exception("circuit breaker %s: on_change hook failed", self.name)
+
+
+# --- shared status ----------------------------------------------------------------------------
+
+
+class StatusBoard(Protocol):
+    """Somewhere every process can read and write small JSON values."""
+
+    def get(self, key: str) -> Any: ...
+
+    def set(self, key: str, value: Any) -> None: ...
+
+
+class MemoryBoard:
+    """One process only: tests and single-process demos."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def get(self, key: str) -> Any:
+        return json.loads(json.dumps(self.values.get(key)))
+
+    def set(self, key: str, value: Any) -> None:
+        self.values[key] = json.loads(json.dumps(value, default=str))
+
+
+class StoreBoard:
+    """The launch store's shared status table (SQLite file or PostgreSQL)."""
+
+    def __init__(self, store: Any):
+        self.store = store
+
+    def get(self, key: str) -> Any:
+        return self.store.get_status(key)
+
+    def set(self, key: str, value: Any) -> None:
+        self.store.set_status(key, value)
+
+
+class RedisBoard:
+    """Status values as JSON strings under ``<prefix>:<key>`` in Redis (short timeouts)."""
+
+    def __init__(self, url: str, *, prefix: str = "lc:status", timeout: float = 0.2):
+        import redis
+
+        self.prefix = prefix
+        self.client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+
+    def get(self, key: str) -> Any:
+        raw = self.client.get(f"{self.prefix}:{key}")
+        return None if raw is None else json.loads(raw)
+
+    def set(self, key: str, value: Any) -> None:
+        self.client.set(f"{self.prefix}:{key}", json.dumps(value, default=str))
+
+
+class SharedBoard:
+    """The store, mirrored to Redis: writes go to both (best effort), reads take the newest.
+
+    Values written here carry ``_written_at``; a reader that sees both copies keeps the newer one,
+    so a status written while Redis was down is not hidden by a stale copy when it comes back.
+    """
+
+    def __init__(self, *boards: StatusBoard):
+        self.boards = [b for b in boards if b is not None]
+
+    def get(self, key: str) -> Any:
+        best: Any = None
+        errors = []
+        for board in self.boards:
+            try:
+                value = board.get(key)
+            except Exception as exc:  # one copy unreadable: the other still answers
+                errors.append(exc)
+                continue
+            if value is None:
+                continue
+            if best is None or _written_at(value) > _written_at(best):
+                best = value
+        if best is None and errors and len(errors) == len(self.boards):
+            raise errors[0]
+        return best
+
+    def set(self, key: str, value: Any) -> None:
+        if isinstance(value, dict):
+            value = {**value, "_written_at": time.time()}
+        written = 0
+        errors = []
+        for board in self.boards:
+            try:
+                board.set(key, value)
+                written += 1
+            except Exception as exc:
+                errors.append(exc)
+                log.warning("status %s: could not write to %s: %s", key, type(board).__name__, exc)
+        if not written and errors:
+            raise errors[0]
+
+
+def _written_at(value: Any) -> float:
+    return float(value.get("_written_at", 0.0)) if isinstance(value, dict) else 0.0
+
+
+def default_board(store: Any = None, redis_url: str | None = None) -> SharedBoard:
+    """The board for this process: the store (if given) plus Redis when configured."""
+    url = redis_url if redis_url is not None else os.environ.get(REDIS_URL_ENV)
+    boards: list[StatusBoard] = []
+    if store is not None:
+        boards.append(StoreBoard(store))
+    if url:
+        boards.append(RedisBoard(url))
+    if not boards:
+        boards.append(MemoryBoard())
+    return SharedBoard(*boards)
+
+
+# --- degradation status -----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class DegradationStatus:
+    """What the API's /api/status and the console banner show."""
+
+    degraded: bool = False
+    reason: str = ""
+    retry_after: float | None = None
+    emergency: bool = False
+    since: str | None = None  # ISO 8601, UTC
+    source: str = ""  # manual | rollback | breaker:<service>
+    actor: str = ""
+    sources: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["sources"] = list(self.sources)
+        return data
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _entries(raw: Any) -> dict[str, dict[str, Any]]:
+    if isinstance(raw, dict) and isinstance(raw.get("entries"), dict):
+        return {str(k): v for k, v in raw["entries"].items() if isinstance(v, dict)}
+    return {}
+
+
+def _effective(entries: dict[str, dict[str, Any]]) -> DegradationStatus:
+    if not entries:
+        return DegradationStatus()
+    # most severe first (emergency), then the oldest: the banner names the root cause
+    source, entry = sorted(entries.items(), key=lambda kv: (not kv[1].get("emergency"), kv[1].get("since") or ""))[0]
+    retry = [e["retry_after"] for e in entries.values() if e.get("retry_after") is not None]
+    return DegradationStatus(
+        degraded=True,
+        reason=str(entry.get("reason", "")),
+        retry_after=max(retry) if retry else None,
+        emergency=any(bool(e.get("emergency")) for e in entries.values()),
+        since=entry.get("since"),
+        source=source,
+        actor=str(entry.get("actor", "")),
+        sources=tuple(sorted(entries)),
+    )
+
+
+def read_status(board: StatusBoard) -> DegradationStatus:
+    return _effective(_entries(board.get(STATUS_KEY)))
+
+
+def _write(board: StatusBoard, entries: dict[str, dict[str, Any]]) -> DegradationStatus:
+    status = _effective(entries)
+    board.set(STATUS_KEY, {**status.to_dict(), "entries": entries})
+    return status
+
+
+def set_degraded(
+    board: StatusBoard,
+    reason: str,
+    *,
+    source: str = "manual",
+    retry_after: float | None = None,
+    emergency: bool = False,
+    actor: str = "",
+) -> DegradationStatus:
+    """Mark the service degraded on behalf of ``source`` (kept until that source clears it)."""
+    if not reason.strip():
+        raise ValueError("a degradation needs a reason people can read (e.g. 'live model outage')")
+    entries = _entries(board.get(STATUS_KEY))
+    previous = entries.get(source, {})
+    entries[source] = {
+        "reason": reason,
+        "retry_after": retry_after,
+        "emergency": emergency,
+        "since": previous.get("since") if previous.get("reason") == reason else _now_iso(),
+        "actor": actor,
+    }
+    return _write(board, entries)
+
+
+def clear_degraded(board: StatusBoard, source: str | None = "manual") -> DegradationStatus:
+    """Clear ``source``'s entry (``None``: every entry). Returns what remains in effect."""
+    entries = _entries(board.get(STATUS_KEY))
+    if source is None:
+        entries = {}
+    else:
+        entries.pop(source, None)
+    return _write(board, entries)
+
+
+def rollback_started(reason: str, board: StatusBoard | None = None, *, actor: str = "") -> DegradationStatus:
+    """For the rollback code: show 'rollback in progress' everywhere until ``rollback_finished``."""
+    return set_degraded(board or default_board(), f"rollback in progress: {reason}", source="rollback", actor=actor)
+
+
+def rollback_finished(board: StatusBoard | None = None) -> DegradationStatus:
+    return clear_degraded(board or default_board(), "rollback")
+
+
+# --- the guarded live-model call ---------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelAnswer:
+    text: str
+    mode: str  # live | simulated | unavailable (simulated_mode off in the plan)
+    reason: str = ""  # why not live: breaker_open | model_unavailable | model_error
+    attempts: int = 0
+    retry_after: float | None = None
+
+
+def _metrics() -> Any:
+    from launch_control.protect.ratelimit import metrics
+
+    return metrics
+
+
+class GuardedModel:
+    """The live-model call under retry + circuit breaker, answering in simulated mode when needed.
+
+    ``call(prompt, *, url, timeout)`` may be sync (run in a worker thread) or async. Any exception
+    it raises counts as a failure (a crash inside the client must not become a 5xx either).
+    """
+
+    def __init__(
+        self,
+        call: Callable[..., Any],
+        degradation: Any,
+        *,
+        url: str | None = None,
+        board: StatusBoard | None = None,
+        service: str = "api",
+        simulate: Callable[[str], str] | None = None,
+        rng: random.Random | None = None,
+    ):
+        self.call = call
+        self.policy = degradation
+        self.url = url if url is not None else degradation.live_model_url
+        self.board = board
+        self.service = service
+        self.source = f"breaker:{service}"
+        self.simulate = simulate or self._default_simulation
+        self.rng = rng
+        self.breaker = CircuitBreaker.from_plan(
+            degradation.circuit_breaker, name=f"live-model:{service}", on_change=self._breaker_changed
+        )
+        self._is_async = inspect.iscoroutinefunction(call)
+
+    def _default_simulation(self, prompt: str) -> str:
+        return f"{self.policy.simulated_message} (prompt of {len(prompt)} characters received)"
+
+    async def complete(self, prompt: str) -> ModelAnswer:
+        """A live answer, or a simulated one (never an exception) when the model cannot answer."""
+        retry = self.policy.retry
+        attempts = 0
+
+        async def attempt(left: float) -> str:
+            nonlocal attempts
+            attempts += 1
+            timeout = min(self.policy.live_model_timeout, left)
+            try:
+                if self._is_async:
+                    result = await self.call(prompt, url=self.url, timeout=timeout)
+                else:
+                    result = await asyncio.to_thread(self.call, prompt, url=self.url, timeout=timeout)
+            except BaseException as exc:
+                if isinstance(exc, Exception | asyncio.CancelledError):
+                    self.breaker.record_failure()
+                raise
+            self.breaker.record_success()
+            return str(result)
+
+        if not self.breaker.allow():
+            return self._simulated(prompt, "breaker_open", 0)
+        first = True
+
+        def allow() -> bool:
+            nonlocal first
+            if first:  # the first attempt was admitted above
+                first = False
+                return True
+            return self.breaker.allow()
+
+        try:
+            text = await aretry_call(
+                attempt,
+                attempts=retry.attempts,
+                base_delay=retry.base_delay,
+                max_delay=retry.max_delay,
+                total_timeout=retry.total_timeout,
+                retry_on=(Exception,),
+                allow=allow,
+                rng=self.rng,
+            )
+        except RetryExhausted:
+            reason = "breaker_open" if self.breaker.state is BreakerState.open else "model_unavailable"
+            return self._simulated(prompt, reason, attempts)
+        except Exception:  # noqa: BLE001 — never a 5xx for a model failure
+            log.exception("live model call failed unexpectedly")
+            return self._simulated(prompt, "model_error", attempts)
+        _metrics().MODEL_CALLS.labels(outcome="live").inc()
+        return ModelAnswer(text, "live", attempts=attempts)
+
+    def _simulated(self, prompt: str, reason: str, attempts: int) -> ModelAnswer:
+        retry_after = round(self.breaker.retry_after() or self.policy.retry.base_delay, 3)
+        if not self.policy.simulated_mode:  # the plan wants no stand-in answers: say it is unavailable
+            _metrics().MODEL_CALLS.labels(outcome=f"unavailable_{reason}").inc()
+            return ModelAnswer("", "unavailable", reason, attempts, retry_after)
+        _metrics().MODEL_CALLS.labels(outcome=f"simulated_{reason}").inc()
+        return ModelAnswer(self.simulate(prompt), "simulated", reason, attempts, retry_after)
+
+    def _breaker_changed(self, old: BreakerState, new: BreakerState) -> None:
+        _metrics().BREAKER_TRANSITIONS.labels(to=new.value).inc()
+        if self.board is None or new is BreakerState.half_open:
+            return
+        board = self.board
+        if new is BreakerState.open:
+            job: Callable[[], Any] = lambda: set_degraded(  # noqa: E731
+                board,
+                "live model unavailable; answering in simulated mode",
+                source=self.source,
+                retry_after=self.policy.circuit_breaker.reset_timeout,
+            )
+        else:
+            job = lambda: clear_degraded(board, self.source)  # noqa: E731
+        _background(job)
+
+
+async def guarded_answer(guard: GuardedModel, prompt: str, unavailable: type[Exception]) -> str:
+    """For handlers written as "the model call raises ``unavailable`` when it cannot answer":
+    the live text, or ``unavailable`` raised with ``.reason`` and ``.retry_after`` set (breaker_open,
+    model_unavailable, model_error), so the handler's own simulated branch answers."""
+    answer = await guard.complete(prompt)
+    if answer.mode == "live":
+        return answer.text
+    exc = unavailable(f"live model unavailable ({answer.reason})")
+    exc.reason = answer.reason  # type: ignore[attr-defined]
+    exc.retry_after = answer.retry_after  # type: ignore[attr-defined]
+    raise exc
+
+
+def _background(job: Callable[[], Any]) -> None:
+    """Run a status write off the event loop (it may touch SQL or Redis); log, never raise."""
+
+    def run() -> None:
+        try:
+            job()
+        except Exception:
+            log.exception("could not write the degradation status")
+
+    try:
+        asyncio.get_running_loop().run_in_executor(None, run)
+    except RuntimeError:  # no loop: we are already on a plain thread
+        run()
+
+
+class StatusView:
+    """The degradation status as an API serves it: read from the board at most every ``ttl``
+    seconds, never blocking a request on the read (see launch_control.protect.ratelimit.refresh)."""
+
+    def __init__(self, board: StatusBoard, *, ttl: float = 1.0):
+        from launch_control.protect.ratelimit.refresh import Refreshing
+
+        self.board = board
+        self.cache = Refreshing(lambda: read_status(board), ttl=ttl, default=DegradationStatus(), name="degradation")
+
+    async def current(self) -> DegradationStatus:
+        return await self.cache.aget()
+
+    async def payload(self, *, local_reason: str = "") -> dict[str, Any]:
+        """The shared status; ``local_reason``: this process is answering degraded right now
+        (e.g. its last model call failed) even if no shared entry says so yet."""
+        status = await self.current()
+        data = status.to_dict()
+        if local_reason and not status.degraded:
+            data.update(degraded=True, reason=local_reason, source="local")
+        return data

@@ -1,0 +1,719 @@
+"""The gate: one analysis interval of canary and stable numbers → pass / hold / fail, in plain words.
+
+``Gate(plan.analysis).judge(observation)`` is called once per interval by the engine (and by the
+backtest and the simulation study); ``reset()`` when a new step begins. Pure logic: no I/O.
+
+Per interval, in order:
+
+1. **hold** when there is nothing to judge — the metric source is down, no requests at all, or
+   fewer canary requests than ``min_requests``. Holds never count toward failure (and do not break
+   a streak of failing intervals either: a blip in the metrics is not evidence of health).
+2. **fail** when the canary breaches an absolute SEV limit of the plan (severity = the worst
+   level; SEV-1 rolls back at once) — for the error rate only when the breach is credible: an
+   exact one-sided binomial test on the canary's requests of the last 1, 2, 4 or 8 intervals
+   puts its rate over the limit at ``absolute_confidence`` (an observed breach that is not yet
+   credible, e.g. 2 errors in 31 requests, *holds* and says so); when it is *clearly* worse than stable per
+   ``compare_to_stable`` (both the ratio and the delta exceeded, and — for error rates — an exact
+   one-sided test says the excess is not noise at ``compare_to_stable.significance``); or when the
+   sequential test (``launch_control.ramp.sequential``) finds a regression beyond the tolerance.
+   ``failure_limit`` consecutive failing intervals → ``rollback``. The sequential test's fail
+   rolls back at once: it already weighs every interval of the step at false-alarm rate alpha.
+3. **both versions bad**: when stable breaches the same limit as the canary, the cause is shared
+   (a dependency, the database, the model provider) and rolling back would not help: the gate
+   holds, says so, and carries the severity for the incident process — unless the canary is
+   clearly worse than stable, which still fails.
+4. **pass** otherwise, saying what the evidence is so far; ``promote`` when the sequential test
+   proves the canary no worse (every test that applies) and the plan allows early promotion.
+
+No division by zero, no NaN: a silent version, zero traffic and zero errors are all explicit
+cases with their own reasons.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from launch_control.ramp.observations import Observation, VersionWindow
+from launch_control.ramp.pooling import QUIET_LIMIT, Pool
+from launch_control.ramp.sequential import LatencyTest, StreamResult, TwoStreamTest, requests_to_prove
+
+# Metrics judged per request: meaningless on a handful of requests, so they wait for min_requests.
+REQUEST_METRICS = ("error_rate", "latency_avg", "latency_p50", "latency_p95", "latency_p99")
+LATENCY_METRICS = ("latency_avg", "latency_p50", "latency_p95", "latency_p99")
+# How many requests a quantile needs before comparing it with stable's means something: ~5 above it.
+_QUANTILE_MIN = {"latency_p50": 10, "latency_p95": 100, "latency_p99": 500}
+_WORDS = {
+    "error_rate": "error rate",
+    "latency_avg": "average latency",
+    "latency_p50": "p50 latency",
+    "latency_p95": "p95 latency",
+    "latency_p99": "p99 latency",
+    "cpu": "CPU",
+    "memory": "memory",
+    "availability": "availability",
+}
+# Windows (canary intervals with requests, ending now) the credibility test of an error-rate limit
+# pools: 1 catches a sudden large fault at once, 8 a moderate one on thin traffic. Each window is
+# tested at (1 - absolute_confidence) / (windows tested) — Bonferroni, so the chance that an
+# interval of a canary exactly *at* the limit is called a credible breach stays <= 1 - confidence.
+CREDIBILITY_WINDOWS = (1, 2, 4, 8)
+_LEVELS = {"sev1": "SEV-1", "sev2": "SEV-2", "sev3": "SEV-3"}
+_RANK = {"SEV-1": 1, "SEV-2": 2, "SEV-3": 3}
+
+
+@dataclass
+class Verdict:
+    outcome: Literal["pass", "hold", "fail"]  # this interval's judgement
+    reason: str  # plain language, e.g. "canary error rate 12.4% > 10% (SEV-2), 2 of 2 intervals"
+    severity: str | None = None  # "SEV-1" | "SEV-2" | "SEV-3" for fail (and breaches), else None
+    rollback: bool = False  # failure_limit consecutive failing intervals reached (or SEV-1) → roll back now
+    promote: bool = False  # sequential test proved canary no worse AND plan allows early promotion
+    details: dict = field(default_factory=dict)  # numbers behind the reason (JSON-able)
+
+
+# --- formatting --------------------------------------------------------------------------------------
+
+
+def _usable(value: float | None) -> bool:
+    return value is not None and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def metric_words(metric: str) -> str:
+    return _WORDS.get(metric, metric.replace("_", " "))
+
+
+def format_value(metric: str, value: float, *, precise: bool = True) -> str:
+    """12.4% for ratios, 420 ms / 3.20 s for durations; limits (precise=False) drop noise: 10%, 3 s."""
+    if metric.startswith("latency"):
+        if value < 0.01 and precise:  # a fast service's 1.2 ms and 1.8 ms must not both read "1 ms"
+            return f"{value * 1000:.1f} ms"
+        if value < 1:
+            return f"{value * 1000:.0f} ms"
+        return f"{value:.2f} s" if precise else f"{value:g} s"
+    return f"{value * 100:.1f}%" if precise else f"{value * 100:g}%"
+
+
+def _coarse_words(r: StreamResult) -> str:
+    """A warning when the latency histogram is too coarse for the plan's tolerance (else nothing)."""
+    coarse = r.extra.get("coarse_tolerance")
+    if not coarse:
+        return ""
+    return f" (the latency histogram's buckets are too coarse to see a slowdown under {coarse:.0%})"
+
+
+def _points(diff: float) -> str:
+    return f"{diff * 100:+.2f} points"
+
+
+def _count(n: float) -> str:
+    return f"{n:,.0f}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def _worst(levels: list[str]) -> str | None:
+    return min(levels, key=lambda s: _RANK[s]) if levels else None
+
+
+def classify(metric: str, value: float | None, analysis: Any) -> str | None:
+    """The SEV level ("SEV-1" … "SEV-3") that ``value`` breaches for ``metric`` in the plan, or None."""
+    threshold = analysis.metrics.get(metric)
+    if threshold is None or not _usable(value):
+        return None
+    level = threshold.breached(float(value))  # type: ignore[arg-type]
+    return _LEVELS.get(level) if level else None
+
+
+def _limit(metric: str, analysis: Any, severity: str) -> float | None:
+    threshold = analysis.metrics.get(metric)
+    return getattr(threshold, severity.replace("SEV-", "sev"), None) if threshold else None
+
+
+@dataclass
+class Credibility:
+    """Is an observed error-rate breach more than small-sample noise? (exact one-sided binomial test)"""
+
+    errors: int  # in the pooled window
+    requests: int
+    intervals: int  # the window: this interval and the ones before it
+    limit: float  # the lowest limit of the metric: any credible excess over it is a breach
+    p_value: float  # P(Binomial(requests, limit) >= errors)
+    level: float  # the p-value a window must reach: (1 - confidence) / windows tested
+    lower: float  # one-sided Clopper-Pearson lower bound on the rate at 1 - level
+    credible: bool
+    latest: tuple[int, int] = (0, 0)  # this interval's (requests, errors): what a doubtful breach shows
+
+    def words(self) -> str:
+        if not self.credible:
+            return f"{_count(self.latest[1])} of {_count(self.latest[0])} requests"
+        span = f" over the last {self.intervals} intervals" if self.intervals > 1 else ""
+        return f"{_count(self.errors)} of {_count(self.requests)} requests{span}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"errors": self.errors, "requests": self.requests, "intervals": self.intervals, "limit": self.limit,
+                "p_value": self.p_value, "level": self.level, "lower": self.lower, "credible": self.credible}
+
+
+@dataclass
+class _Breach:
+    metric: str
+    value: float
+    severity: str
+    limit: float
+    direction: str
+    evidence: Credibility | None = None  # error rate with absolute_confidence on; None: the value is enough
+
+    @property
+    def credible(self) -> bool:
+        return self.evidence is None or self.evidence.credible
+
+    def words(self, role: str, *, evidence: bool = True) -> str:
+        sign = ">" if self.direction == "above" else "<"
+        text = (
+            f"{role} {metric_words(self.metric)} {format_value(self.metric, self.value)} {sign} "
+            f"{format_value(self.metric, self.limit, precise=False)} ({self.severity})"
+        )
+        ev = self.evidence
+        if ev is None or not evidence:
+            return text
+        if not ev.credible:
+            return f"{text} — {ev.words()}, not yet significant"
+        text += f", {ev.words()}, lower bound {format_value(self.metric, ev.lower)}"
+        if ev.limit != self.limit:  # credibly over the lowest limit; the label is the observed rate's
+            text += f" > {format_value(self.metric, ev.limit, precise=False)}"
+        return text
+
+    def as_dict(self, role: str) -> dict[str, Any]:
+        data = {"version": role, "metric": self.metric, "value": self.value, "limit": self.limit,
+                "severity": self.severity}
+        if self.evidence is not None:
+            data["credibility"] = self.evidence.as_dict()
+        return data
+
+
+# --- exact binomial tail for "clearly worse" -----------------------------------------------------------
+
+
+def binomial_upper_tail(k: int, n: int, p: float) -> float:
+    """P(Binomial(n, p) >= k), exact, in log space (no scipy)."""
+    if k <= 0:
+        return 1.0
+    if k > n or p <= 0:
+        return 0.0
+    if p >= 1:
+        return 1.0
+    log_p, log_q = math.log(p), math.log1p(-p)
+    lg_n1 = math.lgamma(n + 1)
+    total = 0.0
+    first = None
+    for i in range(k, n + 1):
+        term = lg_n1 - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q
+        if first is None:
+            first = term
+        total += math.exp(term - first)
+        if i > n * p and math.exp(term - first) < 1e-12:  # past the mode: the rest is negligible
+            break
+    return min(1.0, math.exp(first + math.log(total))) if first is not None else 0.0
+
+
+def binomial_lower_bound(k: int, n: int, level: float) -> float:
+    """One-sided Clopper-Pearson lower bound on p at confidence 1 - level: P(Binomial(n, p) >= k) = level."""
+    if k <= 0 or n <= 0:
+        return 0.0
+    lo, hi = 0.0, k / n
+    for _ in range(50):  # the tail grows with p: bisection to ~1e-15
+        mid = 0.5 * (lo + hi)
+        if binomial_upper_tail(k, n, mid) > level:
+            hi = mid
+        else:
+            lo = mid
+    return lo
+
+
+def credibility(history: list[tuple[int, int]], limit: float, confidence: float) -> Credibility:
+    """Test "rate <= limit" on the last 1, 2, 4, 8 (requests, errors) intervals; the most telling window wins."""
+    windows = [w for w in CREDIBILITY_WINDOWS if w <= len(history)] or [len(history)]
+    level = (1.0 - confidence) / len(windows)
+    best: tuple[float, int, int, int] | None = None
+    for w in windows:
+        n = sum(r for r, _ in history[-w:])
+        k = sum(e for _, e in history[-w:])
+        p = binomial_upper_tail(k, n, limit) if n > 0 else 1.0
+        if best is None or p < best[0]:
+            best = (p, k, n, w)
+    assert best is not None
+    p, k, n, w = best
+    return Credibility(k, n, w, limit, p, level, binomial_lower_bound(k, n, level), p <= level, history[-1])
+
+
+def excess_p_value(canary: VersionWindow, stable: VersionWindow) -> float:
+    """One-sided p-value that the canary's error share exceeds stable's, given the errors seen.
+
+    Conditional on the total number of errors, under equal rates the canary's count is
+    Binomial(total, canary's share of requests) (the Poisson approximation of Fisher's test).
+    """
+    total = canary.errors + stable.errors
+    share = canary.requests / (canary.requests + stable.requests)
+    return binomial_upper_tail(canary.errors, total, share)
+
+
+def find_breaches(
+    window: VersionWindow | None, analysis: Any, *, history: list[tuple[int, int]] | None = None
+) -> list[_Breach]:
+    """The gate's breach logic — one function, used by the ramp's gate and by post-launch monitoring.
+
+    Every SEV limit of the plan the window breaches. Request metrics (error rate, latencies) only
+    on ``min_requests`` or more; CPU, memory and availability always. For the error rate, with
+    ``history`` (this version's (requests, errors) per window, the latest last) and
+    ``absolute_confidence`` on, the breach carries its credibility test: ``breach.credible`` is
+    False for a breach that small-sample noise explains (it holds, and opens no incident).
+    """
+    if window is None:
+        return []
+    confidence = analysis.absolute_confidence
+    thin = window.requests < max(1, analysis.min_requests)
+    found = []
+    for metric, threshold in analysis.metrics.items():
+        if metric in REQUEST_METRICS and thin:
+            continue
+        value = window.metric(metric)
+        if not _usable(value):
+            continue
+        level = threshold.breached(float(value))
+        if level:
+            limit = float(getattr(threshold, level))
+            breach = _Breach(metric, float(value), _LEVELS[level], limit, threshold.direction)
+            if metric == "error_rate" and threshold.direction == "above" and confidence > 0 and history:
+                lowest = min(v for v in (threshold.sev3, threshold.sev2, threshold.sev1) if v is not None)
+                breach.evidence = credibility(list(history), float(lowest), confidence)
+            found.append(breach)
+    return found
+
+
+# --- the gate ----------------------------------------------------------------------------------------
+
+
+class Gate:
+    """Judges every analysis interval of one step; stateful across the step's intervals."""
+
+    def __init__(self, analysis: Any):
+        self.analysis = analysis
+        seq = analysis.sequential
+        self._errors: TwoStreamTest | None = None
+        self._latency: LatencyTest | None = None
+        # The canary's (requests, errors) per judged window, for the credibility test.
+        self._history: deque[tuple[int, int]] = deque(maxlen=max(CREDIBILITY_WINDOWS))
+        self._pool = Pool()
+        if seq.enabled:
+            self._errors = TwoStreamTest(seq.alpha, seq.error_rate_tolerance, seq.error_margin)
+            self._latency = LatencyTest(
+                seq.alpha,
+                seq.latency_tolerance,
+                margin=seq.latency_margin,
+                min_delta=seq.latency_min_delta,
+                min_reference=max(100, analysis.min_requests),
+            )
+        self.reset()
+
+    def reset(self) -> None:
+        """A new step begins: the streaks, the pooled window and the sequential evidence start afresh."""
+        self.failures = 0  # consecutive failing windows (holds neither add nor break the streak)
+        self.holds = 0  # consecutive holds (gathering a pooled window is progress, not a hold that counts)
+        self.intervals = 0
+        self._history.clear()
+        self._pool = Pool()
+        if self._errors:
+            self._errors.reset()
+        if self._latency:
+            self._latency.reset()
+
+    # --- the evidence, for a resumed engine --------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the step has accumulated, JSON-safe: ``restore`` continues with the same evidence."""
+        return {
+            "version": 1,
+            "failures": self.failures,
+            "holds": self.holds,
+            "intervals": self.intervals,
+            "history": [list(h) for h in self._history],
+            "pool": self._pool.snapshot(),
+            "errors": self._errors.snapshot() if self._errors else None,
+            "latency": self._latency.snapshot() if self._latency else None,
+        }
+
+    def restore(self, data: dict[str, Any] | None) -> None:
+        """Continue a step from ``snapshot()`` (a plan without the sequential test ignores its part)."""
+        self.reset()
+        if not data:
+            return
+        self.failures = int(data.get("failures", 0))
+        self.holds = int(data.get("holds", 0))
+        self.intervals = int(data.get("intervals", 0))
+        self._history.extend((int(n), int(x)) for n, x in data.get("history") or [])
+        self._pool = Pool.restore(data.get("pool") or {})
+        if self._errors and data.get("errors"):
+            self._errors.restore(data["errors"])
+        if self._latency and data.get("latency"):
+            self._latency.restore(data["latency"])
+
+    # --- the judgement -------------------------------------------------------------------------------
+
+    def judge(self, obs: Observation) -> Verdict:
+        a = self.analysis
+        self.intervals += 1
+        window = f"{obs.interval:g} s" if obs.interval else "the interval"
+        if obs.error:
+            return self._hold(f"metric source down: {obs.error}", {"source_error": obs.error})
+        canary, stable = obs.canary, obs.stable
+        nc = canary.requests if canary else 0
+        ns = stable.requests if stable else 0
+        details: dict[str, Any] = {"canary": _numbers(canary), "stable": _numbers(stable), "interval": self.intervals}
+
+        # The sequential test counts every request of every interval, thin or not.
+        sequential = self._update_sequential(canary, stable)
+        if sequential:
+            details["sequential"] = {name: r.as_dict() for name, r in sequential.items()}
+
+        # Thin intervals pool until the canary has min_requests; full ones are judged as they are.
+        minimum = max(1, a.min_requests)
+        pool = self._pool
+        silence_ok = pool.silence_is_unremarkable()  # judged on the step so far, before this interval
+        pool.quiet = 0 if nc > 0 else pool.quiet + 1
+        pool.seen += nc
+        pool.looked += 1
+        pooled_intervals = 1
+        if nc >= minimum and pool.intervals == 0:
+            complete = True
+        else:
+            if canary is not None or stable is not None:
+                pool.add(canary, stable)
+            complete = pool.pending >= minimum
+            if complete:
+                canary, stable, pooled_intervals = pool.take()
+                nc = canary.requests if canary else 0
+                ns = stable.requests if stable else 0
+                details["pooled"] = {"intervals": pooled_intervals, "canary": _numbers(canary),
+                                     "stable": _numbers(stable)}
+        if complete and canary is not None and nc > 0:
+            self._history.append((int(nc), int(min(max(canary.errors, 0), nc))))
+        verdict = self._judge_window(
+            canary, stable, nc, ns, complete, pooled_intervals, sequential, details, window, silence_ok
+        )
+        if complete:
+            pool.judged(verdict.outcome, verdict.reason, nc, pooled_intervals)
+        return verdict
+
+    def _judge_window(
+        self,
+        canary: VersionWindow | None,
+        stable: VersionWindow | None,
+        nc: int,
+        ns: int,
+        complete: bool,
+        pooled: int,
+        sequential: dict[str, StreamResult],
+        details: dict[str, Any],
+        window: str,
+        silence_ok: bool,
+    ) -> Verdict:
+        a = self.analysis
+        pool = self._pool
+        canary_breaches = self._breaches(canary, judge_credibility=complete)
+        stable_breaches = {b.metric: b for b in self._breaches(stable)}
+        seq_fails = {name: r for name, r in sequential.items() if r.decision == "fail"}
+        alive = silence_ok and pool.quiet <= QUIET_LIMIT and (pool.pending > 0 or pool.last_outcome is not None)
+        if nc == 0 and not canary_breaches and not seq_fails:
+            if ns == 0:
+                return self._hold(f"no data: 0 requests in the last {window}", details)
+            if not alive:
+                return self._hold(f"no data: 0 canary requests in the last {window} ({_count(ns)} stable)", details)
+
+        # Shared trouble is judged on what both versions show; the canary's own breaches fail only when
+        # credible, and an own breach that is not yet credible holds (below) rather than passing.
+        own = [b for b in canary_breaches if b.metric not in stable_breaches and b.credible]
+        doubtful = [b for b in canary_breaches if b.metric not in stable_breaches and not b.credible]
+        shared = [b for b in canary_breaches if b.metric in stable_breaches]
+        clearly_worse = self._compare(canary, stable) if complete else []
+        details["breaches"] = [b.as_dict("canary") for b in canary_breaches] + [
+            b.as_dict("stable") for b in stable_breaches.values()
+        ]
+
+        # --- fail --------------------------------------------------------------------------------
+        if own or clearly_worse or seq_fails:
+            parts = [b.words("canary") for b in sorted(own, key=lambda b: _RANK[b.severity])]
+            parts += [text for _, text in clearly_worse]
+            parts += [self._sequential_words(name, r) for name, r in seq_fails.items()]
+            severity = _worst([b.severity for b in own])
+            if severity is None:
+                # Under the absolute limits: classify what the canary shows, at least SEV-3.
+                found = [classify(b.metric, b.value, a) for b in shared + doubtful]
+                severity = _worst([s for s in found if s]) or "SEV-3"
+            self.failures += 1
+            self.holds = 0
+            shown = min(self.failures, a.failure_limit)
+            reason = "; ".join(parts)
+            if pooled > 1:
+                reason += f" (pooled over {pooled} thin intervals)"
+            reason += f", {shown} of {a.failure_limit} intervals"
+            rollback = self.failures >= a.failure_limit
+            if severity == "SEV-1" and not rollback:
+                reason += "; SEV-1 rolls back at once"
+                rollback = True
+            elif seq_fails and not rollback:
+                reason += "; the sequential test weighs the whole step, so it rolls back at once"
+                rollback = True
+            if shared:
+                stable_words = ", ".join(stable_breaches[b.metric].words("stable") for b in shared)
+                reason += f"; stable breaches too: {stable_words}"
+            metric = (own[0].metric if own else clearly_worse[0][0] if clearly_worse else next(iter(seq_fails)))
+            details.update(
+                consecutive_failures=self.failures,
+                failure_limit=a.failure_limit,
+                metric=metric,
+                failed_by=(["threshold"] if own else []) + (["compare_to_stable"] if clearly_worse else [])
+                + (["sequential"] if seq_fails else []),
+            )
+            return Verdict("fail", reason, severity=severity, rollback=rollback, details=details)
+
+        # --- proven no worse (may pass a thin interval: the evidence is cumulative) -------------
+        proven = bool(sequential) and all(r.decision == "pass" for r in sequential.values())
+        enough_for_promotion = self._errors is not None and self._errors.canary_n >= a.sequential.min_samples
+        promote = proven and enough_for_promotion and a.sequential.early_promotion
+
+        # --- hold: both bad, or a breach not yet credible ---------------------------------------------
+        if shared:
+            words = "; ".join(
+                f"{b.words('canary', evidence=False)} but {stable_breaches[b.metric].words('stable')}" for b in shared
+            )
+            details["shared"] = True
+            return self._hold(
+                f"both versions breach: {words} — a shared dependency, not the canary; holding",
+                details,
+                severity=_worst([b.severity for b in shared]),
+            )
+        if doubtful:
+            details["not_yet_significant"] = [b.metric for b in doubtful]
+            return self._hold("; ".join(b.words("canary") for b in doubtful) + ": holding", details)
+
+        # --- a thin interval between pooled windows --------------------------------------------------
+        thin_words = ""
+        if not complete and not promote:
+            details["pending"] = {"canary_requests": pool.pending, "intervals": pool.intervals,
+                                  "needed": a.min_requests}
+            if pool.last_outcome != "pass":
+                return self._gathering(nc, sequential, details)
+            thin_words = (
+                f"thin interval ({_count(nc)} canary requests), judged on the step's pooled evidence: the last "
+                f"pooled window ({_count(pool.last_requests)} canary requests over "
+                f"{_plural(pool.last_intervals, 'interval')}) was healthy; "
+                f"{_count(pool.pending)} of {a.min_requests} towards the next"
+            )
+            details["judged_on_pool"] = True
+
+        # --- pass --------------------------------------------------------------------------------
+        self.failures = 0
+        self.holds = 0
+        parts = [thin_words] if thin_words else []
+        if complete and nc >= a.min_requests:
+            pooled_words = f" (pooled over {pooled} intervals)" if pooled > 1 else ""
+            parts.append(self._health_words(canary, stable) + pooled_words)
+        if sequential:
+            parts += self._test_sentences(sequential)
+            if proven:
+                if not enough_for_promotion:
+                    parts.append(f"early promotion waits for {a.sequential.min_samples} canary requests")
+                elif not a.sequential.early_promotion:
+                    parts.append("early promotion is off in the plan")
+                else:
+                    parts.append("promoting early")
+        if stable is None or ns == 0:
+            parts.append("stable silent: absolute limits only")
+        details["proven_no_worse"] = proven
+        return Verdict("pass", "; ".join(parts), promote=promote, details=details)
+
+    def _gathering(self, nc: int, sequential: dict[str, StreamResult], details: dict[str, Any]) -> Verdict:
+        """A thin interval before the step's first pooled window (or after one that did not pass)."""
+        a, pool = self.analysis, self._pool
+        reason = (
+            f"gathering evidence: {_count(pool.pending)} of {a.min_requests} canary requests pooled over "
+            f"{_plural(pool.intervals, 'interval')} (this one: {_count(nc)})"
+        )
+        if pool.pending > 0 and pool.intervals > 0:
+            rate = pool.pending / pool.intervals
+            reason += f", about {math.ceil((a.min_requests - pool.pending) / rate)} more intervals at this rate"
+        if pool.last_outcome in ("fail", "hold"):
+            reason += f"; the last pooled window: {pool.last_reason} — the next one decides"
+        if sequential:
+            reason += "; " + "; ".join(self._test_sentences(sequential))
+        details = {**details, "gathering": True, "holds": self.holds, "inconclusive": False}
+        return Verdict("hold", reason, details=details)
+
+    # --- pieces --------------------------------------------------------------------------------------
+
+    def _hold(self, reason: str, details: dict[str, Any], severity: str | None = None) -> Verdict:
+        self.holds += 1
+        limit = self.analysis.inconclusive_limit
+        details = {**details, "holds": self.holds, "inconclusive": self.holds >= limit}
+        if self.holds >= limit:
+            reason += f"; {self.holds} holds in a row (inconclusive limit {limit})"
+        return Verdict("hold", reason, severity=severity, details=details)
+
+    def _breaches(self, window: VersionWindow | None, *, judge_credibility: bool = False) -> list[_Breach]:
+        history = list(self._history) if judge_credibility else None
+        return find_breaches(window, self.analysis, history=history)
+
+    def _compare(self, canary: VersionWindow | None, stable: VersionWindow | None) -> list[tuple[str, str]]:
+        """(metric, reason) for each way the canary is clearly worse than stable this interval."""
+        cmp = self.analysis.compare_to_stable
+        minimum = max(1, self.analysis.min_requests)
+        if not cmp.enabled or canary is None or stable is None:
+            return []
+        if canary.requests < minimum or stable.requests < minimum:
+            return []
+        found = []
+        rc, rs = canary.error_rate, stable.error_rate
+        if _usable(rc) and _usable(rs) and rc > cmp.max_error_rate_ratio * rs and rc - rs > cmp.min_error_rate_delta:
+            p = excess_p_value(canary, stable)
+            if p < cmp.significance:
+                found.append(
+                    (
+                        "error_rate",
+                        f"canary error rate {format_value('error_rate', rc)} vs stable "
+                        f"{format_value('error_rate', rs)} (over {cmp.max_error_rate_ratio:g}× and "
+                        f"{_points(rc - rs)}, p = {p:.2g})",
+                    )
+                )
+        for metric in LATENCY_METRICS:
+            if metric not in self.analysis.metrics:
+                continue
+            need = max(minimum, _QUANTILE_MIN.get(metric, minimum))
+            if canary.requests < need or stable.requests < need:
+                continue
+            vc, vs = canary.metric(metric), stable.metric(metric)
+            if not (_usable(vc) and _usable(vs)):
+                continue
+            if vc > cmp.max_latency_ratio * vs and vc - vs > cmp.min_latency_delta:
+                found.append(
+                    (
+                        metric,
+                        f"canary {metric_words(metric)} {format_value(metric, vc)} vs stable "
+                        f"{format_value(metric, vs)} (over {cmp.max_latency_ratio:g}× and "
+                        f"+{format_value(metric, vc - vs)})",
+                    )
+                )
+        return found
+
+    def _update_sequential(
+        self, canary: VersionWindow | None, stable: VersionWindow | None
+    ) -> dict[str, StreamResult]:
+        if self._errors is None or self._latency is None:
+            return {}
+        if canary is not None and stable is not None:
+            self._errors.update(canary.requests, canary.errors, stable.requests, stable.errors)
+            self._latency.update(canary.requests, canary.latency_buckets, stable.requests, stable.latency_buckets)
+        results: dict[str, StreamResult] = {}
+        if self._errors.canary_n > 0:
+            results["error_rate"] = self._errors.result()
+        if self._latency.active:
+            results["latency"] = self._latency.result()
+        return results
+
+    def _sequential_words(self, name: str, r: StreamResult) -> str:
+        seq = self.analysis.sequential
+        if name == "error_rate":
+            text = (
+                f"sequential test: canary error rate worse than stable by more than "
+                f"{seq.error_rate_tolerance * 100:g} points — "
+                f"{format_value('error_rate', r.canary_rate or 0.0)} vs "
+                f"{format_value('error_rate', r.stable_rate or 0.0)} over {_count(r.canary_n)} canary requests"
+            )
+            if r.lower is not None:
+                text += f" (always-valid {1 - seq.alpha:.0%} bound: at least {_points(r.lower)})"
+            return text
+        bound, ref = r.extra.get("bound"), r.extra.get("reference")
+        where = f" (stable's {r.extra['quantile']})" if r.extra.get("quantile") else ""
+        floor = f" and {format_value('latency', seq.latency_min_delta, precise=False)}" if seq.latency_min_delta else ""
+        return (
+            f"sequential test: canary latency more than {seq.latency_tolerance:.0%}{floor} worse than stable — "
+            f"{format_value('error_rate', r.canary_rate or 0.0)} of canary requests slower than "
+            f"{format_value('latency', bound or 0.0)}{where} vs {format_value('error_rate', r.stable_rate or 0.0)} "
+            f"of stable slower than {format_value('latency', ref or 0.0)}, over {_count(r.canary_n)} canary requests"
+        )
+
+    def _test_sentences(self, results: dict[str, StreamResult]) -> list[str]:
+        """One sentence per sequential test saying where it stands (the numbers stay in the details)."""
+        seq = self.analysis.sequential
+        out = []
+        for name, r in results.items():
+            if name == "error_rate":
+                what, margin = "errors", seq.error_margin
+                goal = f"no worse than stable + {margin * 100:g} points"
+                rates = (f"{format_value('error_rate', r.canary_rate or 0.0)} vs "
+                         f"{format_value('error_rate', r.stable_rate or 0.0)} over "
+                         f"{_count(r.canary_n)} canary requests")
+                p_stable, difference, assumed = r.stable_rate or 0.0, 0.0, "if it is as good as stable"
+                if r.decision == "continue" and (r.difference or 0.0) >= margin:
+                    out.append(f"errors: undecided — the canary is {_points(r.difference or 0.0)} so far, beyond the "
+                               f"+{margin * 100:g}-point margin, so no proof of safety is in sight ({rates})")
+                    continue
+            else:
+                what, margin = "latency p95", 0.0
+                goal = f"no more than {seq.latency_margin:.0%} slower"
+                ref = r.extra.get("reference")
+                rates = (f"{format_value('error_rate', r.canary_rate or 0.0)} of canary requests slower than "
+                         f"{format_value('latency', r.extra.get('bound') or 0.0)} vs "
+                         f"{format_value('error_rate', r.stable_rate or 0.0)} of stable slower than "
+                         f"{format_value('latency', ref or 0.0)}")
+                # the pair's shares differ even for an equal canary (b is above r): the observed gap is the
+                # estimate; a canary already at or over stable's share is not heading for a proof
+                p_stable, difference, assumed = r.stable_rate or 0.0, r.difference or 0.0, "at this pace"
+            if r.decision == "pass":
+                out.append(f"{what}: proven {goal} ({rates})" + _coarse_words(r))
+                continue
+            share = r.canary_n / (r.canary_n + r.stable_n) if r.canary_n + r.stable_n > 0 else 0.0
+            # errors: for a canary as good as stable (the observed difference is too noisy to use)
+            needed = requests_to_prove(p_stable, margin, seq.alpha, difference=difference - 1e-9, canary_share=share)
+            if needed is None or r.decision == "fail":
+                out.append(f"{what}: undecided, no proof of {goal} in sight ({rates})" + _coarse_words(r))
+                continue
+            progress = min(0.99, r.canary_n / max(needed, 1.0))
+            out.append(
+                f"{what}: undecided, {progress:.0%} of the evidence a proof of {goal} needs "
+                f"(~{_count(max(needed, r.canary_n))} canary requests {assumed}; {rates})"
+                + _coarse_words(r)
+            )
+        return out
+
+    def _health_words(self, canary: VersionWindow | None, stable: VersionWindow | None) -> str:
+        if canary is None:
+            return "canary silent"
+        parts = []
+        for metric in ("error_rate", "latency_p95"):
+            vc = canary.metric(metric)
+            if not _usable(vc):
+                continue
+            text = f"{metric_words(metric)} {format_value(metric, vc)}"
+            vs = stable.metric(metric) if stable is not None else None
+            if _usable(vs):
+                text += f" (stable {format_value(metric, vs)})"
+            parts.append(text)
+        body = ", ".join(parts) or "no request metrics"
+        return f"canary healthy over {_count(canary.requests)} requests: {body}"
+
+
+def _numbers(window: VersionWindow | None) -> dict[str, Any] | None:
+    if window is None:
+        return None
+    data: dict[str, Any] = {"requests": window.requests, "errors": window.errors}
+    for metric in ("error_rate", "latency_avg", "latency_p50", "latency_p95", "latency_p99", "cpu", "memory",
+                   "availability"):
+        value = window.metric(metric)
+        if _usable(value):
+            data[metric] = value
+    return data
