@@ -37,7 +37,7 @@ def run_validate_plan(args: argparse.Namespace, ctx: Any) -> int:
     from launch_control.plan.model import PlanError, load_plan
     from launch_control.plan.planfile import plan_path, read_plan_bytes
     from launch_control.plan.settings_types import check_adapters
-    from launch_control.store.db import lastgood
+    from launch_control.store import lastgood
 
     plan = load_plan(args.path or ctx.plan_path, remember=False)
     if problems := check_adapters(plan):

@@ -34,7 +34,7 @@ def show_status(plan_path: str | None = None, out: Callable[[str], None] = print
     from launch_control.errors import LaunchControlError
     from launch_control.plan.units import format_duration as dur
     from launch_control.ramp.rollback import ttr_words
-    from launch_control.store.db import lastgood
+    from launch_control.store import lastgood
     from launch_control.store.litestore import open_hot_store
 
     try:

@@ -921,7 +921,7 @@ def load_plan(path: str | os.PathLike[str] | None = None, *, remember: bool = Tr
     target, raw, data = load_data(path)
     plan = parse_plan(data, target, strict_units=True)
     if remember:
-        from launch_control.store.db import lastgood
+        from launch_control.store import lastgood
 
         lastgood.remember(plan, raw)
     return plan
