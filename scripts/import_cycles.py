@@ -1,7 +1,8 @@
 """Print import cycles among launch_control's modules (module-level imports only: imports inside
 functions and under ``if TYPE_CHECKING:`` do not run at import time). Exit 1 if there is one.
 
-    .venv/bin/python scripts/import_cycles.py
+    .venv/bin/python scripts/import_cycles.py          # module-level imports (what CI enforces)
+    .venv/bin/python scripts/import_cycles.py --all    # function-local imports too
 """
 
 from __future__ import annotations
@@ -85,14 +86,35 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
-def main() -> int:
+def all_imports(path: Path, modules: set[str]) -> set[str]:
+    """Every import of the module, including those inside functions (they are circles that wait)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name in modules)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            if node.module in modules:
+                found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in modules)
+    found.discard(module_name(path))
+    return found
+
+
+def graph_of(include_local: bool = False) -> dict[str, set[str]]:
     paths = sorted(PACKAGE.rglob("*.py"))
     modules = {module_name(p) for p in paths}
-    graph = {module_name(p): top_level_imports(p, modules) for p in paths}
+    read = all_imports if include_local else top_level_imports
+    return {module_name(p): read(p, modules) for p in paths}
+
+
+def main() -> int:
+    include_local = "--all" in sys.argv[1:]
+    graph = graph_of(include_local)
     found = cycles(graph)
     for component in found:
         print("import cycle:", " ↔ ".join(component))
-    print(f"{len(graph)} modules, {sum(len(v) for v in graph.values())} module-level imports, {len(found)} cycles")
+    kind = "imports (function-local included)" if include_local else "module-level imports"
+    print(f"{len(graph)} modules, {sum(len(v) for v in graph.values())} {kind}, {len(found)} cycles")
     return 1 if found else 0
 
 
