@@ -36,9 +36,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from launch_control.ramp.bets import requests_to_prove
+from launch_control.ramp.latency_test import LatencyTest
 from launch_control.ramp.observations import Observation, VersionWindow
 from launch_control.ramp.pooling import QUIET_LIMIT, Pool
-from launch_control.ramp.sequential import LatencyTest, StreamResult, TwoStreamTest, requests_to_prove
+from launch_control.ramp.sequential import StreamResult, TwoStreamTest
 
 # Metrics judged per request: meaningless on a handful of requests, so they wait for min_requests.
 REQUEST_METRICS = ("error_rate", "latency_avg", "latency_p50", "latency_p95", "latency_p99")

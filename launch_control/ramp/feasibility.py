@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from launch_control.ramp.sequential import requests_to_detect, requests_to_prove
+from launch_control.ramp.bets import requests_to_detect, requests_to_prove
 
 DEFAULT_STABLE_ERROR = 0.01  # when nothing is recorded: a typical service's 1 %
 

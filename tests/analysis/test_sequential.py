@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from launch_control.ramp.sequential import LatencyTest, TwoStreamTest, cumulative_at, reference_bound
+from launch_control.ramp.latency_test import LatencyTest, cumulative_at, reference_bound
+from launch_control.ramp.sequential import TwoStreamTest
 
 ALPHA = 0.05
 PER_MINUTE = 50 * 60
