@@ -20,32 +20,43 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def top_level_imports(path: Path, modules: set[str]) -> set[str]:
+def _imported(node: ast.Import | ast.ImportFrom, package: str, modules: set[str]) -> set[str]:
+    """The package's modules one import statement names (relative imports resolved)."""
+    if isinstance(node, ast.Import):
+        return {a.name for a in node.names if a.name in modules}
+    base = node.module or ""
+    if node.level:
+        parents = package.split(".")[: len(package.split(".")) - node.level + 1]
+        base = ".".join(parents + ([base] if base else []))
+    found = {base} if base in modules else set()
+    return found | {f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in modules}
+
+
+def imports(path: Path, modules: set[str], include_local: bool = False) -> set[str]:
+    """What the module imports at import time, or (``include_local``) anywhere, functions included:
+    a function-local import is a circle that waits for its first call."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    found: set[str] = set()
     here = module_name(path)
     package = here if path.name == "__init__.py" else here.rsplit(".", 1)[0]
+    found: set[str] = set()
 
     def visit(nodes: list[ast.stmt]) -> None:
         for node in nodes:
             if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
                 continue
-            if isinstance(node, ast.Import):
-                found.update(a.name for a in node.names if a.name in modules)
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    parents = package.split(".")[: len(package.split(".")) - node.level + 1]
-                    base = ".".join(parents + ([base] if base else []))
-                if base in modules:
-                    found.add(base)
-                found.update(f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in modules)
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                found.update(_imported(node, package, modules))
             elif isinstance(node, (ast.If, ast.Try, ast.With)):
                 visit(getattr(node, "body", []) + getattr(node, "orelse", []) + getattr(node, "finalbody", []))
                 for handler in getattr(node, "handlers", []):
                     visit(handler.body)
 
-    visit(tree.body)
+    if include_local:
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                found.update(_imported(node, package, modules))
+    else:
+        visit(tree.body)
     found.discard(here)
     return found
 
@@ -86,25 +97,10 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
-def all_imports(path: Path, modules: set[str]) -> set[str]:
-    """Every import of the module, including those inside functions (they are circles that wait)."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names if a.name in modules)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            if node.module in modules:
-                found.add(node.module)
-            found.update(f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in modules)
-    found.discard(module_name(path))
-    return found
-
-
 def graph_of(include_local: bool = False) -> dict[str, set[str]]:
     paths = sorted(PACKAGE.rglob("*.py"))
     modules = {module_name(p) for p in paths}
-    read = all_imports if include_local else top_level_imports
-    return {module_name(p): read(p, modules) for p in paths}
+    return {module_name(p): imports(p, modules, include_local) for p in paths}
 
 
 def main() -> int:

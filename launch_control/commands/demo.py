@@ -275,14 +275,15 @@ def _start_prefect(
 
     try:
         flows_server = seams.flows_part("server")
-        say("Starting a local Prefect server (first start takes ~15 s)…")
+    except seams.FlowsUnavailable as exc:
+        return _prefect_off(say, exc)
+    say("Starting a local Prefect server (first start takes ~15 s)…")
+    try:
         server = flows_server.PrefectServer(
             directory / "prefect", port=None if free else PORTS["prefect"], ui=True, timeout=90
         )
         server.start()
-    except (seams.FlowsUnavailable, OSError) as exc:
-        return _prefect_off(say, exc)
-    except RuntimeError as exc:  # flows.server.PrefectServerError: the server did not come up
+    except (flows_server.PrefectServerError, OSError) as exc:
         return _prefect_off(say, exc)
     started.append(server)
     os.environ.update(server.env())
@@ -322,9 +323,7 @@ def _run_with_prefect(plan_path: Path, store: Any, time_scale: float, say: Any) 
         restart=True, monitoring_checks=2, return_state=True,
     )  # fmt: skip
     say(f"flow launch-day ended [bold]{state.name}[/]: {state.message or ''}")
-    # Ship the flow's queued logs while the server is still up: otherwise Prefect's log worker
-    # tries after the server has stopped and prints "--- Error logging to API ---" at exit.
-    with contextlib.suppress(Exception):
+    with contextlib.suppress(Exception):  # best effort: the logs only, the launch has ended
         seams.flows_part("server").drain_logs(timeout=10)
     last = store.state()
     return "completed" if state.is_completed() else ("rolled_back" if last["phase"] == "rolled_back" else "failed")
