@@ -91,7 +91,13 @@ def _open(page, url: str, text: str = "Launch overview") -> None:
     page.get_by_text(text).first.wait_for(timeout=30_000)
 
 
+def _idle(page) -> None:
+    """Until the script run is over: a field filled during a rerun can be re-rendered empty."""
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=20_000)
+
+
 def _sign_in(page, name: str, password: str) -> None:
+    _idle(page)
     sidebar = page.locator('[data-testid="stSidebar"]')
     sidebar.get_by_role("textbox", name="Name").fill(name)
     sidebar.get_by_role("textbox", name="Password").fill(password)
@@ -194,6 +200,8 @@ def test_six_wrong_passwords_lock_the_account_across_browser_contexts(browser, l
     for attempt in range(6):
         _sign_in(page, "lena", f"wrong-password-{attempt}")
         _wait(lambda n=attempt + 1: _attempts(store) == n, f"attempt {attempt + 1} audited")
+    whys = [e["details"].get("why") for e in store.events(limit=50) if e["action"].startswith("console.login_")]
+    assert len(store.events(action="console.login_refused")) == 1, f"the sixth attempt is refused: {whys}"
     page.get_by_text("is locked after 5 failed sign-ins").wait_for(timeout=20_000)
     context.close()
     fresh = browser.new_context()  # a new browser profile: no cookie, no session state
