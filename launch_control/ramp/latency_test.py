@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from launch_control.ramp.bets import _logmeanexp
+from launch_control.ramp.ladder import LadderTest
 from launch_control.ramp.sequential import StreamResult, TwoStreamTest
 
 
@@ -65,6 +66,10 @@ def reference_bound(buckets: list[tuple[float, int]] | list[list[float]], quanti
 # Where the latency test looks: histogram bounds near these quantiles of stable's latency.
 QUANTILES: tuple[float, ...] = (0.5, 0.75, 0.9, 0.95, 0.99)
 PRIMARY_QUANTILE = 0.95  # early promotion needs "no worse" proven here
+# The fail evidence's weight on the ladder (one score over every bound, ``ladder``); the rest is the
+# five pairs' average, which still hears a slowdown of the tail alone. A uniform slowdown, what a
+# slower build mostly is, pays log(1/0.8) = 0.2 nats on the ladder where the average paid log 5.
+LADDER_WEIGHT = 0.8
 
 
 class LatencyTest:
@@ -130,6 +135,7 @@ class LatencyTest:
         self.primary: float | None = None  # the p95 pair's b
         self.promotion: TwoStreamTest | None = None  # p95 against the margin's reference, when margin != tolerance
         self.promotion_ref: float | None = None
+        self.ladder = LadderTest(self.alpha)
         self.failed = False
 
     @property
@@ -189,6 +195,7 @@ class LatencyTest:
                 self.labels[b] = f"p{q * 100:g}"
             if q == PRIMARY_QUANTILE:
                 self.primary = b
+        self.ladder.choose(stable_buckets, lambda b: self.reference(b, self.tolerance), self.quantiles)
         if self.primary is None and self.tests:  # no pair near p95 (a nearly empty tail): the slowest
             self.primary = max(self.tests)
         if self.primary is not None and self.margin != self.tolerance:
@@ -228,6 +235,7 @@ class LatencyTest:
             slow_s = self._slower(stable_buckets, stable_total, r)
             if slow_c is not None and slow_s is not None:
                 test.update(canary_total, slow_c, stable_total, slow_s)
+        self.ladder.update(canary_buckets, stable_buckets)
 
     @property
     def active(self) -> bool:
@@ -248,10 +256,17 @@ class LatencyTest:
         return min(relative)
 
     def log_evidence_fail(self) -> float:
-        """log of the average of the pairs' e-values of a slowdown."""
+        """log of the evidence of a slowdown: the ladder's and the pairs' average, mixed ``LADDER_WEIGHT``."""
         if not self.tests:
             return -math.inf
-        return _logmeanexp([t.log_evidence_fail() for t in self.tests.values()])
+        pairs = _logmeanexp([t.log_evidence_fail() for t in self.tests.values()])
+        if not self.ladder.rungs:
+            return pairs
+        ladder = self.ladder.log_evidence_fail()
+        top = max(pairs, ladder)
+        if top == -math.inf:
+            return top
+        return top + math.log(LADDER_WEIGHT * math.exp(ladder - top) + (1 - LADDER_WEIGHT) * math.exp(pairs - top))
 
     def result(self, *, with_bounds: bool | None = None) -> StreamResult:
         """The decision now; rates and bounds are those of the pair that speaks loudest for it."""
@@ -277,6 +292,10 @@ class LatencyTest:
             "effective_tolerance": telling / ref - 1.0 if ref > 0 else None,
             "margin": self.margin,
             "bounds": self.bounds_by_label(),
+            "ladder": {
+                "rungs": len(self.ladder.rungs),
+                "evidence_fail": math.exp(min(self.ladder.log_evidence_fail(), 700.0)),
+            },
         }
         return res
 
@@ -291,6 +310,7 @@ class LatencyTest:
             "primary": self.primary,
             "promotion": self.promotion.snapshot() if self.promotion else None,
             "promotion_ref": self.promotion_ref,
+            "ladder": self.ladder.snapshot(),
             "failed": self.failed,
         }
 
@@ -309,4 +329,5 @@ class LatencyTest:
             self.promotion = TwoStreamTest(self.alpha, 0.0)
             self.promotion.restore(data["promotion"])
         self.promotion_ref = data.get("promotion_ref")
+        self.ladder.restore(data.get("ladder") or {})
         self.failed = bool(data.get("failed"))

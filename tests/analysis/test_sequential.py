@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -270,3 +271,85 @@ def test_latency_reference_is_the_more_lenient_of_relative_and_absolute():
     assert test.reference(1.0, 0.2) == pytest.approx(1.0 / 1.2)  # 1 s: 20 % (167 ms) is the larger allowance
     assert test.reference(0.012, 0.2) == pytest.approx(0.007)  # 12 ms: 5 ms is larger than 20 % (2 ms)
     assert test.reference(0.004, 0.2) == 0.0  # under the floor itself: nothing can count against the canary
+
+
+# --- latency: the ladder, one score over every bound from stable's p50 to p99 -------------------------
+
+
+def _without_ladder(test):
+    test.ladder.rungs = []  # what the five pairs alone decide (the ladder takes no part without rungs)
+    return test
+
+
+def test_the_ladder_spans_p50_to_p99_with_tight_pairs_and_stays_out_of_coarse_histograms():
+    rng = np.random.default_rng(43)
+    test = LatencyTest(ALPHA, 0.1)
+    hs = _hist(rng, 3000, _bucket_probs(1.0))
+    test.update(150, hs, 3000, hs)
+    rungs = test.ladder.rungs
+    assert len(rungs) >= 5 and len(rungs) > len(test.tests) - 1
+    assert 0.28 <= rungs[0][0] <= 0.33 and 0.85 <= rungs[-1][0] <= 0.98  # stable's p50 0.30 s, p99 0.96 s
+    assert all(1.1 * (1 - 1e-9) <= b / r <= 1.1 * 1.025 for b, r in rungs)  # exact bounds, effective tolerance ~10 %
+    coarse = LatencyTest(ALPHA, 0.2)
+    coarse.update(150, _histogram(rng, 150, 1.0), 2850, _histogram(rng, 2850, 1.0))
+    assert coarse.ladder.rungs == []  # 2-2.5x-wide buckets: no tight pairs, the five pairs decide alone
+
+
+def test_the_ladder_finds_a_uniform_slowdown_sooner_than_the_five_pairs():
+    # +20 % everywhere, tolerance 10 %, 1 % traffic: the same simulated steps judged both ways.
+    rng = np.random.default_rng(47)
+    steps = []
+    for _ in range(150):
+        n = rng.poisson(PER_MINUTE * 0.01, 30), rng.poisson(PER_MINUTE * 0.99, 30)
+        steps.append(
+            [
+                (nc, _hist(rng, nc, _bucket_probs(1.2)), ns, _hist(rng, ns, _bucket_probs(1.0)))
+                for nc, ns in zip(*n, strict=True)
+            ]
+        )
+
+    def median_first_fail(with_ladder):
+        out = []
+        for step in steps:
+            test, hit = LatencyTest(ALPHA, 0.1), 99
+            for k, interval in enumerate(step):
+                test.update(*interval)
+                if not with_ladder:
+                    _without_ladder(test)
+                if test.active and test.result(with_bounds=False).decision == "fail":
+                    hit = k + 1
+                    break
+            out.append(hit)
+        return np.median(out)
+
+    with_ladder, pairs_only = median_first_fail(True), median_first_fail(False)
+    assert with_ladder <= 0.85 * pairs_only, (with_ladder, pairs_only)
+
+
+@pytest.mark.parametrize(("weight", "scale"), [(0.05, 1.1), (0.01, 1.1), (0.25, 1.1)])
+def test_the_ladder_alone_keeps_false_alarms_under_alpha(weight, scale):
+    # Every quantile exactly on the null's boundary (10 % slower, tolerance 10 %), checked every interval.
+    rng = np.random.default_rng(53)
+    fails = 0
+    for _ in range(400):
+        test = LatencyTest(ALPHA, 0.1)
+        for _ in range(30):
+            nc, ns = rng.poisson(PER_MINUTE * weight), rng.poisson(PER_MINUTE * (1 - weight))
+            test.update(nc, _hist(rng, nc, _bucket_probs(scale)), ns, _hist(rng, ns, _bucket_probs(1.0)))
+            if test.ladder.log_evidence_fail() >= math.log(1 / ALPHA):
+                fails += 1
+                break
+    assert test.ladder.rungs
+    assert fails / 400 <= ALPHA
+
+
+def test_the_ladder_resumes_with_the_same_evidence():
+    rng = np.random.default_rng(59)
+    test = LatencyTest(ALPHA, 0.1)
+    for _ in range(5):
+        test.update(150, _hist(rng, 150, _bucket_probs(1.15)), 2850, _hist(rng, 2850, _bucket_probs(1.0)))
+    resumed = LatencyTest(ALPHA, 0.1)
+    resumed.restore(json.loads(json.dumps(test.snapshot())))
+    assert resumed.ladder.rungs == test.ladder.rungs
+    assert resumed.log_evidence_fail() == pytest.approx(test.log_evidence_fail())
+    assert test.ladder.log_evidence_fail() > -math.inf
