@@ -30,17 +30,17 @@ class Degradation:
 
 
 def degradation(store: Store) -> Degradation:
-    """The effective degradation status (launch_control.protect.degrade when present, else the store's raw value)."""
-    degrade = optional.load("launch_control.protect.degrade")
-    raw: Any
-    if degrade is not None:
-        board = degrade.default_board(store)
+    """The effective degradation status (launch_control.protect.status when present, else the store's raw summary)."""
+    status_module = optional.load("launch_control.protect.status")
+    written = 0.0
+    if status_module is not None:
+        board = status_module.default_board(store)
         try:
-            raw = board.get(getattr(degrade, "STATUS_KEY", STATUS_KEY))
+            entries = status_module.active_entries(board)
         except Exception:  # Redis down and no store copy: say nothing rather than fail the page
-            raw = None
-        status = degrade._effective(degrade._entries(raw)) if raw is not None else degrade.DegradationStatus()
-        data = status.to_dict()
+            entries = {}
+        data = status_module.effective(entries).to_dict()
+        written = max((float(e.get("_written_at", 0.0)) for e in entries.values()), default=0.0)
     else:
         raw = store.get_status(STATUS_KEY)
         data = raw if isinstance(raw, dict) else {}
@@ -49,7 +49,6 @@ def degradation(store: Store) -> Degradation:
         return Degradation(False)
     retry_in = None
     if data.get("retry_after") is not None:
-        written = float(raw.get("_written_at", 0.0)) if isinstance(raw, dict) else 0.0
         after = float(data["retry_after"])
         retry_in = max(0.0, written + after - time.time()) if written else after
     return Degradation(

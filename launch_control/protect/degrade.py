@@ -1,5 +1,5 @@
-"""Graceful degradation: retry with backoff and full jitter, a circuit breaker, simulated answers,
-and the degradation status every process (API, console banner, CLI) reads.
+"""Graceful degradation: retry with backoff and full jitter, a circuit breaker, simulated answers
+(the degradation status they flip lives in launch_control.protect.status).
 
 * ``retry_call`` / ``aretry_call``: bounded attempts *and* bounded total time; the delay before
   attempt n is uniform in [0, min(max_delay, base_delay·2^n)] ("full jitter", AWS architecture
@@ -10,34 +10,63 @@ and the degradation status every process (API, console banner, CLI) reads.
 * ``GuardedModel``: the live-model call under retry + breaker. It never raises: when the model is
   down, slow or the breaker is open it returns a clearly marked simulated answer, and it flips the
   shared degradation status when its breaker opens and closes.
-* ``DegradationStatus`` lives on a ``StatusBoard``: the store's ``set_status("degradation")``,
-  mirrored to Redis when LAUNCH_CONTROL_REDIS_URL is set (newest write wins on read). Several
-  sources can hold it at once (``manual``, ``rollback``, ``breaker:<service>``); the effective
-  status is the most severe active entry. ``set_degraded`` / ``clear_degraded`` are what the
-  rollback code and ``launch-control degrade on|off`` call.
+* The degradation status itself (``DegradationStatus``, ``set_degraded`` / ``clear_degraded``,
+  ``read_status``, ``StatusView``, the rollback banner) lives in launch_control.protect.status,
+  one entry per source on a board (launch_control.protect.boards); it is re-exported here for the
+  callers that have always imported it from this module.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime as dt
 import enum
 import inspect
-import json
 import logging
-import os
 import random
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
-from launch_control.config import REDIS_URL_ENV
+from launch_control.protect.boards import (
+    MemoryBoard,
+    RedisBoard,
+    SharedBoard,
+    StatusBoard,
+    StoreBoard,
+    default_board,
+)
+from launch_control.protect.status import (
+    STATUS_KEY,
+    DegradationStatus,
+    StatusView,
+    clear_degraded,
+    read_status,
+    rollback_finished,
+    rollback_started,
+    set_degraded,
+)
+
+__all__ = [  # the status names are re-exported: callers import them from here
+    "STATUS_KEY",
+    "DegradationStatus",
+    "MemoryBoard",
+    "RedisBoard",
+    "SharedBoard",
+    "StatusBoard",
+    "StatusView",
+    "StoreBoard",
+    "clear_degraded",
+    "default_board",
+    "read_status",
+    "rollback_finished",
+    "rollback_started",
+    "set_degraded",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-STATUS_KEY = "degradation"
 
 
 # --- retry ------------------------------------------------------------------------------------
@@ -236,223 +265,6 @@ class CircuitBreaker:
                 log.exception("circuit breaker %s: on_change hook failed", self.name)
 
 
-# --- shared status ----------------------------------------------------------------------------
-
-
-class StatusBoard(Protocol):
-    """Somewhere every process can read and write small JSON values."""
-
-    def get(self, key: str) -> Any: ...
-
-    def set(self, key: str, value: Any) -> None: ...
-
-
-class MemoryBoard:
-    """One process only: tests and single-process demos."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
-
-    def get(self, key: str) -> Any:
-        return json.loads(json.dumps(self.values.get(key)))
-
-    def set(self, key: str, value: Any) -> None:
-        self.values[key] = json.loads(json.dumps(value, default=str))
-
-
-class StoreBoard:
-    """The launch store's shared status table (SQLite file or PostgreSQL)."""
-
-    def __init__(self, store: Any):
-        self.store = store
-
-    def get(self, key: str) -> Any:
-        return self.store.get_status(key)
-
-    def set(self, key: str, value: Any) -> None:
-        self.store.set_status(key, value)
-
-
-class RedisBoard:
-    """Status values as JSON strings under ``<prefix>:<key>`` in Redis (short timeouts)."""
-
-    def __init__(self, url: str, *, prefix: str = "lc:status", timeout: float = 0.2):
-        import redis
-
-        self.prefix = prefix
-        self.client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-
-    def get(self, key: str) -> Any:
-        raw = self.client.get(f"{self.prefix}:{key}")
-        return None if raw is None else json.loads(raw)
-
-    def set(self, key: str, value: Any) -> None:
-        self.client.set(f"{self.prefix}:{key}", json.dumps(value, default=str))
-
-
-class SharedBoard:
-    """The store, mirrored to Redis: writes go to both (best effort), reads take the newest.
-
-    Values written here carry ``_written_at``; a reader that sees both copies keeps the newer one,
-    so a status written while Redis was down is not hidden by a stale copy when it comes back.
-    """
-
-    def __init__(self, *boards: StatusBoard):
-        self.boards = [b for b in boards if b is not None]
-
-    def get(self, key: str) -> Any:
-        best: Any = None
-        errors = []
-        for board in self.boards:
-            try:
-                value = board.get(key)
-            except Exception as exc:  # one copy unreadable: the other still answers
-                errors.append(exc)
-                continue
-            if value is None:
-                continue
-            if best is None or _written_at(value) > _written_at(best):
-                best = value
-        if best is None and errors and len(errors) == len(self.boards):
-            raise errors[0]
-        return best
-
-    def set(self, key: str, value: Any) -> None:
-        if isinstance(value, dict):
-            value = {**value, "_written_at": time.time()}
-        written = 0
-        errors = []
-        for board in self.boards:
-            try:
-                board.set(key, value)
-                written += 1
-            except Exception as exc:
-                errors.append(exc)
-                log.warning("status %s: could not write to %s: %s", key, type(board).__name__, exc)
-        if not written and errors:
-            raise errors[0]
-
-
-def _written_at(value: Any) -> float:
-    return float(value.get("_written_at", 0.0)) if isinstance(value, dict) else 0.0
-
-
-def default_board(store: Any = None, redis_url: str | None = None) -> SharedBoard:
-    """The board for this process: the store (if given) plus Redis when configured."""
-    url = redis_url if redis_url is not None else os.environ.get(REDIS_URL_ENV)
-    boards: list[StatusBoard] = []
-    if store is not None:
-        boards.append(StoreBoard(store))
-    if url:
-        boards.append(RedisBoard(url))
-    if not boards:
-        boards.append(MemoryBoard())
-    return SharedBoard(*boards)
-
-
-# --- degradation status -----------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class DegradationStatus:
-    """What the API's /api/status and the console banner show."""
-
-    degraded: bool = False
-    reason: str = ""
-    retry_after: float | None = None
-    emergency: bool = False
-    since: str | None = None  # ISO 8601, UTC
-    source: str = ""  # manual | rollback | breaker:<service>
-    actor: str = ""
-    sources: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["sources"] = list(self.sources)
-        return data
-
-
-def _now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
-def _entries(raw: Any) -> dict[str, dict[str, Any]]:
-    if isinstance(raw, dict) and isinstance(raw.get("entries"), dict):
-        return {str(k): v for k, v in raw["entries"].items() if isinstance(v, dict)}
-    return {}
-
-
-def _effective(entries: dict[str, dict[str, Any]]) -> DegradationStatus:
-    if not entries:
-        return DegradationStatus()
-    # most severe first (emergency), then the oldest: the banner names the root cause
-    source, entry = sorted(entries.items(), key=lambda kv: (not kv[1].get("emergency"), kv[1].get("since") or ""))[0]
-    retry = [e["retry_after"] for e in entries.values() if e.get("retry_after") is not None]
-    return DegradationStatus(
-        degraded=True,
-        reason=str(entry.get("reason", "")),
-        retry_after=max(retry) if retry else None,
-        emergency=any(bool(e.get("emergency")) for e in entries.values()),
-        since=entry.get("since"),
-        source=source,
-        actor=str(entry.get("actor", "")),
-        sources=tuple(sorted(entries)),
-    )
-
-
-def read_status(board: StatusBoard) -> DegradationStatus:
-    return _effective(_entries(board.get(STATUS_KEY)))
-
-
-def _write(board: StatusBoard, entries: dict[str, dict[str, Any]]) -> DegradationStatus:
-    status = _effective(entries)
-    board.set(STATUS_KEY, {**status.to_dict(), "entries": entries})
-    return status
-
-
-def set_degraded(
-    board: StatusBoard,
-    reason: str,
-    *,
-    source: str = "manual",
-    retry_after: float | None = None,
-    emergency: bool = False,
-    actor: str = "",
-) -> DegradationStatus:
-    """Mark the service degraded on behalf of ``source`` (kept until that source clears it)."""
-    if not reason.strip():
-        raise ValueError("a degradation needs a reason people can read (e.g. 'live model outage')")
-    entries = _entries(board.get(STATUS_KEY))
-    previous = entries.get(source, {})
-    entries[source] = {
-        "reason": reason,
-        "retry_after": retry_after,
-        "emergency": emergency,
-        "since": previous.get("since") if previous.get("reason") == reason else _now_iso(),
-        "actor": actor,
-    }
-    return _write(board, entries)
-
-
-def clear_degraded(board: StatusBoard, source: str | None = "manual") -> DegradationStatus:
-    """Clear ``source``'s entry (``None``: every entry). Returns what remains in effect."""
-    entries = _entries(board.get(STATUS_KEY))
-    if source is None:
-        entries = {}
-    else:
-        entries.pop(source, None)
-    return _write(board, entries)
-
-
-def rollback_started(reason: str, board: StatusBoard | None = None, *, actor: str = "") -> DegradationStatus:
-    """For the rollback code: show 'rollback in progress' everywhere until ``rollback_finished``."""
-    return set_degraded(board or default_board(), f"rollback in progress: {reason}", source="rollback", actor=actor)
-
-
-def rollback_finished(board: StatusBoard | None = None) -> DegradationStatus:
-    return clear_degraded(board or default_board(), "rollback")
-
-
 # --- the guarded live-model call ---------------------------------------------------------------
 
 
@@ -608,26 +420,3 @@ def _background(job: Callable[[], Any]) -> None:
         asyncio.get_running_loop().run_in_executor(None, run)
     except RuntimeError:  # no loop: we are already on a plain thread
         run()
-
-
-class StatusView:
-    """The degradation status as an API serves it: read from the board at most every ``ttl``
-    seconds, never blocking a request on the read (see launch_control.protect.ratelimit.refresh)."""
-
-    def __init__(self, board: StatusBoard, *, ttl: float = 1.0):
-        from launch_control.protect.ratelimit.refresh import Refreshing
-
-        self.board = board
-        self.cache = Refreshing(lambda: read_status(board), ttl=ttl, default=DegradationStatus(), name="degradation")
-
-    async def current(self) -> DegradationStatus:
-        return await self.cache.aget()
-
-    async def payload(self, *, local_reason: str = "") -> dict[str, Any]:
-        """The shared status; ``local_reason``: this process is answering degraded right now
-        (e.g. its last model call failed) even if no shared entry says so yet."""
-        status = await self.current()
-        data = status.to_dict()
-        if local_reason and not status.degraded:
-            data.update(degraded=True, reason=local_reason, source="local")
-        return data
