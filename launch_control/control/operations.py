@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from launch_control import retrying
 from launch_control.control.state import (
     IllegalTransition,
     LaunchState,
@@ -150,16 +151,15 @@ def commit(
 def route(ctl: Control, weight: float) -> float | None:
     """Set the router's weight with bounded retries; returns the weight it then reports serving
     (None if it cannot say). Raises RouterError after the last attempt."""
-    last: Exception | None = None
-    for attempt in range(ROUTER_ATTEMPTS):
-        try:
-            ctl.router.set_weight(weight)
-            break
-        except RouterError as exc:
-            last = exc
-            ctl.sleep(0.1 * 2**attempt)
-    else:
-        raise RouterError(f"the router did not take {weight:g}% after {ROUTER_ATTEMPTS} attempts: {last}") from last
+    try:
+        retrying.call(
+            lambda _left: ctl.router.set_weight(weight), attempts=ROUTER_ATTEMPTS, base_delay=0.1, max_delay=0.4,
+            total_timeout=float("inf"), retry_on=(RouterError,), sleep=ctl.sleep,
+        )  # fmt: skip
+    except retrying.RetryExhausted as exc:
+        raise RouterError(
+            f"the router did not take {weight:g}% after {ROUTER_ATTEMPTS} attempts: {exc.last}"
+        ) from exc.last
     return served_weight(ctl)
 
 

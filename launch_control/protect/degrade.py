@@ -1,9 +1,8 @@
 """Graceful degradation: retry with backoff and full jitter, a circuit breaker, simulated answers
 (the degradation status they flip lives in launch_control.protect.status).
 
-* ``retry_call`` / ``aretry_call``: bounded attempts *and* bounded total time; the delay before
-  attempt n is uniform in [0, min(max_delay, base_delay·2^n)] ("full jitter", AWS architecture
-  blog), so clients that failed together do not retry together.
+* ``retry_call`` / ``aretry_call``: bounded attempts *and* bounded total time with full-jitter
+  backoff — the project's one retry policy, ``launch_control.retrying`` (tenacity underneath).
 * ``CircuitBreaker``: closed → (failure_threshold consecutive failures) → open → (reset_timeout)
   → half-open, where up to half_open_max_calls probes decide: success closes, failure re-opens.
   Thread-safe; also guards the rate limiter's Redis (launch_control.protect.ratelimit.limiter).
@@ -29,6 +28,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from launch_control import retrying
+
 from launch_control.protect.boards import (
     MemoryBoard,
     RedisBoard,
@@ -47,16 +48,19 @@ from launch_control.protect.status import (
     rollback_started,
     set_degraded,
 )
+from launch_control.retrying import RetryExhausted, backoff_delay
 
 __all__ = [  # the status names are re-exported: callers import them from here
     "STATUS_KEY",
     "DegradationStatus",
     "MemoryBoard",
+    "RetryExhausted",
     "RedisBoard",
     "SharedBoard",
     "StatusBoard",
     "StatusView",
     "StoreBoard",
+    "backoff_delay",
     "clear_degraded",
     "default_board",
     "read_status",
@@ -72,17 +76,8 @@ T = TypeVar("T")
 # --- retry ------------------------------------------------------------------------------------
 
 
-def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
-    """Full-jitter delay before retry number ``attempt`` (0-based): U(0, min(cap, base·2^attempt))."""
-    return (rng or random).uniform(0.0, min(cap, base * (2**attempt)))
-
-
-class RetryExhausted(Exception):
-    """Every attempt failed (or time ran out); ``__cause__`` is the last failure."""
-
-    def __init__(self, attempts: int, elapsed: float, last: BaseException | None):
-        self.attempts, self.elapsed, self.last = attempts, elapsed, last
-        super().__init__(f"gave up after {attempts} attempt(s) in {elapsed:.2f} s: {last}")
+# The policy (bounded attempts, full-jitter backoff, a deadline) is launch_control.retrying's;
+# these keep the names and signatures the model call and its tests use.
 
 
 def retry_call(
@@ -102,24 +97,10 @@ def retry_call(
 
     ``allow()`` is asked before each attempt (a circuit breaker that opened stops the retries).
     """
-    start = clock()
-    last: BaseException | None = None
-    made = 0
-    for attempt in range(attempts):
-        left = total_timeout - (clock() - start)
-        if left <= 0 or not allow():
-            break
-        made += 1
-        try:
-            return fn(left)
-        except retry_on as exc:
-            last = exc
-        if attempt + 1 < attempts:
-            delay = backoff_delay(attempt, base_delay, max_delay, rng)
-            if clock() - start + delay >= total_timeout:
-                break
-            sleep(delay)
-    raise RetryExhausted(made, clock() - start, last) from last
+    return retrying.call(
+        fn, attempts=attempts, base_delay=base_delay, max_delay=max_delay, total_timeout=total_timeout,
+        retry_on=retry_on, allow=allow, sleep=sleep, clock=clock, rng=rng,
+    )  # fmt: skip
 
 
 async def aretry_call(
@@ -135,24 +116,10 @@ async def aretry_call(
     rng: random.Random | None = None,
 ) -> T:
     """``retry_call`` for coroutines; each attempt is also cut off when the total time runs out."""
-    start = clock()
-    last: BaseException | None = None
-    made = 0
-    for attempt in range(attempts):
-        left = total_timeout - (clock() - start)
-        if left <= 0 or not allow():
-            break
-        made += 1
-        try:
-            return await asyncio.wait_for(fn(left), timeout=left)
-        except retry_on as exc:
-            last = exc
-        if attempt + 1 < attempts:
-            delay = backoff_delay(attempt, base_delay, max_delay, rng)
-            if clock() - start + delay >= total_timeout:
-                break
-            await asyncio.sleep(delay)
-    raise RetryExhausted(made, clock() - start, last) from last
+    return await retrying.acall(
+        fn, attempts=attempts, base_delay=base_delay, max_delay=max_delay, total_timeout=total_timeout,
+        retry_on=retry_on, allow=allow, clock=clock, rng=rng,
+    )  # fmt: skip
 
 
 # --- circuit breaker --------------------------------------------------------------------------

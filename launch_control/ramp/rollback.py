@@ -109,24 +109,39 @@ def _retry(
     Returns (ok, value, attempts, last error). Any exception counts as a failed attempt: an
     adapter bug must not stop the rollback from trying again. ``progress(attempts, error)`` hears
     of the first failure and then at most every PROGRESS_EVERY seconds, so a person watching a
-    rollback that keeps failing sees it is still trying (and why) instead of silence.
+    rollback that keeps failing sees it is still trying (and why) instead of silence. The policy
+    is launch_control.retrying's (full-jitter backoff, FIRST_BACKOFF doubling to MAX_BACKOFF),
+    bounded by the deadline only.
     """
-    attempts, delay, error = 0, FIRST_BACKOFF, ""
-    told = -PROGRESS_EVERY
-    while True:
-        attempts += 1
-        try:
-            return True, action(), attempts, error
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            log.debug("rollback attempt %d failed: %s", attempts, error)
-            if progress is not None and time.monotonic() - told >= PROGRESS_EVERY:
-                told = time.monotonic()
-                progress(attempts, error)
-        if time.monotonic() + delay > deadline:
-            return False, None, attempts, error
-        time.sleep(delay)
-        delay = min(delay * 2, MAX_BACKOFF)
+    from launch_control import retrying  # tenacity: a few ms, paid only when a rollback runs
+
+    told = [-PROGRESS_EVERY]
+    made = [0]
+    last = [""]  # the last failure, returned on success too (as before)
+
+    def failed(attempts: int, exc: BaseException) -> None:
+        last[0] = _error(exc)
+        log.debug("rollback attempt %d failed: %s", attempts, _error(exc))
+        if progress is not None and time.monotonic() - told[0] >= PROGRESS_EVERY:
+            told[0] = time.monotonic()
+            progress(attempts, _error(exc))
+
+    def once(_left: float) -> Any:
+        made[0] += 1
+        return action()
+
+    try:
+        value = retrying.call(
+            once, attempts=None, base_delay=FIRST_BACKOFF, max_delay=MAX_BACKOFF,
+            total_timeout=deadline - time.monotonic(), on_failure=failed,
+        )  # fmt: skip
+    except retrying.RetryExhausted as exc:
+        return False, None, exc.attempts, _error(exc.last) if exc.last is not None else ""
+    return True, value, made[0], last[0]
+
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _safe(what: str, action: Callable[[], Any]) -> Any:

@@ -16,7 +16,6 @@ import datetime as dt
 import json
 import os
 import sqlite3
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from launch_control import retrying
 from launch_control.control.state import LaunchState
 from launch_control.errors import LaunchControlError
 
@@ -291,17 +291,11 @@ def _enable_wal(cursor: Any, *, patience: float = 30.0) -> None:
     timeout (waiting would deadlock). `make demo` opens one fresh file from five processes at
     start-up and lost a service to it. WAL is stored in the file, so the retry is usually a no-op.
     """
-    deadline = time.monotonic() + patience
-    delay = 0.01
-    while True:
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
+    retrying.call(
+        lambda _left: cursor.execute("PRAGMA journal_mode=WAL"), attempts=None, base_delay=0.01, max_delay=0.5,
+        total_timeout=patience, retry_on=(sqlite3.OperationalError,), retryable=lambda exc: "locked" in str(exc),
+        reraise=True,
+    )  # fmt: skip
 
 
 def _row(row: sa.Row[Any] | None) -> dict[str, Any] | None:

@@ -4,7 +4,7 @@
 once: each channel has its own daemon worker thread and queue, so a slow, failing or hung
 channel delays only its own messages — never the caller, another channel, the launch or a
 rollback — and messages to one channel keep their order (open → ack → resolve). Each delivery
-is retried with exponential backoff and jitter; every outcome is recorded with
+is retried under launch_control.retrying (exponential backoff, full jitter); every outcome is recorded with
 ``Store.record_notification``: sent (``ok``), failed (``error``), or skipped (``attempts == 0``,
 ``error`` starting with ``"skipped:"``) when the channel is not configured on this machine.
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 import atexit
 import logging
 import queue
-import random
 import threading
 import time
 import weakref
@@ -29,6 +28,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Any
 
+from launch_control import retrying
 from launch_control.plan.registry import Registry
 from launch_control.plan.units import parse_duration
 from launch_control.respond.notify.base import Channel, Message, NotConfigured, NotifyError, audience_context
@@ -70,11 +70,7 @@ class RetryPolicy:
     attempts: int = 3
     base_delay: float = 0.5
     max_delay: float = 8.0
-    timeout: float = 5.0
-
-    def delay(self, attempt: int) -> float:
-        """Backoff before attempt ``attempt + 1``: exponential, capped, with jitter (50–100%)."""
-        return min(self.max_delay, self.base_delay * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+    timeout: float = 5.0  # one attempt's; the waits between attempts are launch_control.retrying's full jitter
 
 
 def build_channel(config: Any, **context: Any) -> Channel:
@@ -309,23 +305,29 @@ class Notifier:
             audience = str(getattr(channel, "audience", "public"))
             if audience != "team" and message.context:
                 message = replace(message, context=audience_context(message.context, audience))
-            while attempts < policy.attempts:
-                attempts += 1
+            made = [0]
+
+            def send(_left: float) -> str:
+                made[0] += 1
                 try:
-                    body = channel.send(message, policy.timeout)
-                    ok, error = True, ""
-                    break
-                except NotConfigured as exc:
-                    attempts, error = 0, SKIPPED + str(exc)
-                    break
-                except NotifyError as exc:
-                    error = str(exc)
-                    if not exc.retryable:
-                        break
+                    return channel.send(message, policy.timeout)
+                except (NotifyError, NotConfigured):
+                    raise
                 except Exception as exc:  # an adapter bug is a failed send, not a crash
-                    error = f"{type(exc).__name__}: {exc}"
-                if attempts < policy.attempts:
-                    time.sleep(policy.delay(attempts))
+                    raise NotifyError(f"{type(exc).__name__}: {exc}") from exc
+
+            try:
+                body = retrying.call(
+                    send, attempts=policy.attempts, base_delay=policy.base_delay, max_delay=policy.max_delay,
+                    total_timeout=float("inf"), retry_on=(NotifyError,),
+                    retryable=lambda exc: exc.retryable,  # type: ignore[attr-defined]  (NotConfigured is not)
+                    reraise=True,
+                )  # fmt: skip
+                attempts, ok = made[0], True
+            except NotConfigured as exc:
+                attempts, error = 0, SKIPPED + str(exc)
+            except NotifyError as exc:
+                attempts, error = made[0], str(exc)
         result = SendResult(name, ok, attempts, error, body, time.monotonic() - started)
         if not result.skipped:
             self._failures[name] = 0 if ok else self._failures.get(name, 0) + 1
