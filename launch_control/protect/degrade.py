@@ -29,7 +29,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from launch_control import retrying
-
 from launch_control.protect.boards import (
     MemoryBoard,
     RedisBoard,
