@@ -7,7 +7,8 @@ change, the live-model call, notification delivery, SQLite's switch to WAL) goes
 * **bounded attempts** — at most ``attempts`` calls (``None``: only the deadline bounds them);
 * **exponential backoff with full jitter** — the wait before retry ``n`` (0-based) is uniform in
   ``[0, min(max_delay, base_delay·2^n)]`` (``backoff_delay``; the "full jitter" of the AWS
-  architecture blog), so clients that failed together do not retry together;
+  architecture blog), so clients that failed together do not retry together; ``jitter_floor``
+  keeps a share of each step (0.5 is the blog's "equal jitter", for waits that must grow);
 * **a deadline** — ``total_timeout`` seconds from the first call: no wait is started that would
   end past it, and ``fn(time_left)`` is told how much time is left (``acall`` also cuts an
   attempt off when the time runs out).
@@ -34,9 +35,16 @@ T = TypeVar("T")
 Failure = Callable[[int, BaseException], None]
 
 
-def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
-    """Full-jitter delay before retry number ``attempt`` (0-based): U(0, min(cap, base·2^attempt))."""
-    return (rng or random).uniform(0.0, min(cap, base * (2**attempt)))
+def backoff_delay(
+    attempt: int, base: float, cap: float, rng: random.Random | None = None, floor: float = 0.0
+) -> float:
+    """Jittered delay before retry number ``attempt`` (0-based): U(floor·d, d), d = min(cap, base·2^attempt).
+
+    ``floor`` 0 is full jitter; a caller that promises its waits grow (notification delivery keeps
+    at least half of each step, "equal jitter") passes 0.5.
+    """
+    ceiling = min(cap, base * (2**attempt))
+    return (rng or random).uniform(floor * ceiling, ceiling)
 
 
 class RetryExhausted(Exception):
@@ -58,6 +66,7 @@ def _policy(
     allow: Callable[[], bool] = lambda: True,
     on_failure: Failure | None = None,
     reraise: bool = False,
+    jitter_floor: float = 0.0,
     clock: Callable[[], float] = time.monotonic,
     rng: random.Random | None = None,
 ) -> tuple[Callable[[], float], dict[str, Any]]:
@@ -73,7 +82,7 @@ def _policy(
         return total_timeout - (clock() - start)
 
     def wait(state: tenacity.RetryCallState) -> float:
-        return backoff_delay(state.attempt_number - 1, base_delay, max_delay, rng)
+        return backoff_delay(state.attempt_number - 1, base_delay, max_delay, rng, jitter_floor)
 
     def stop(state: tenacity.RetryCallState) -> bool:
         if attempts is not None and state.attempt_number >= attempts:

@@ -4,7 +4,8 @@
 once: each channel has its own daemon worker thread and queue, so a slow, failing or hung
 channel delays only its own messages — never the caller, another channel, the launch or a
 rollback — and messages to one channel keep their order (open → ack → resolve). Each delivery
-is retried under launch_control.retrying (exponential backoff, full jitter); every outcome is recorded with
+is retried under launch_control.retrying (exponential backoff, equal jitter: 50–100% of each
+step); every outcome is recorded with
 ``Store.record_notification``: sent (``ok``), failed (``error``), or skipped (``attempts == 0``,
 ``error`` starting with ``"skipped:"``) when the channel is not configured on this machine.
 
@@ -70,7 +71,7 @@ class RetryPolicy:
     attempts: int = 3
     base_delay: float = 0.5
     max_delay: float = 8.0
-    timeout: float = 5.0  # one attempt's; the waits between attempts are launch_control.retrying's full jitter
+    timeout: float = 5.0  # one attempt's; the waits between attempts grow: 50–100% of each exponential step
 
 
 def build_channel(config: Any, **context: Any) -> Channel:
@@ -321,7 +322,7 @@ class Notifier:
                     send, attempts=policy.attempts, base_delay=policy.base_delay, max_delay=policy.max_delay,
                     total_timeout=float("inf"), retry_on=(NotifyError,),
                     retryable=lambda exc: exc.retryable,  # type: ignore[attr-defined]  (NotConfigured is not)
-                    reraise=True,
+                    reraise=True, jitter_floor=0.5,  # waits keep half of each step, so they grow
                 )  # fmt: skip
                 attempts, ok = made[0], True
             except NotConfigured as exc:
