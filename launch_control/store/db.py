@@ -298,6 +298,22 @@ def _enable_wal(cursor: Any, *, patience: float = 30.0) -> None:
     )  # fmt: skip
 
 
+# Any fixed 64-bit number: every process migrating one PostgreSQL database takes this lock.
+_MIGRATE_LOCK = 0x4C43_5354_4F52_45  # "LCSTORE"
+
+
+def _lock_schema(conn: Connection) -> None:
+    """Serialise schema changes between processes for the rest of ``conn``'s transaction.
+
+    Two processes creating the tables of one empty PostgreSQL database at once race: both see no
+    table, both CREATE, the loser fails with 'relation "schema_info" already exists'. An advisory
+    transaction lock makes the second wait and then find the tables. SQLite needs nothing here:
+    the store's transactions start with BEGIN IMMEDIATE, which already holds the file's write lock.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATE_LOCK})
+
+
 def _row(row: sa.Row[Any] | None) -> dict[str, Any] | None:
     return dict(row._mapping) if row is not None else None
 
@@ -385,6 +401,7 @@ class Store:
     def migrate(self) -> None:
         try:
             with self.engine.begin() as conn:
+                _lock_schema(conn)
                 metadata.create_all(conn)
                 current = conn.execute(sa.select(schema_info.c.version)).scalar()
                 if current is None:
