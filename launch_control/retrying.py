@@ -31,6 +31,8 @@ from typing import Any, TypeVar
 
 import tenacity
 
+from launch_control.errors import LaunchControlError
+
 T = TypeVar("T")
 Failure = Callable[[int, BaseException], None]
 
@@ -47,7 +49,7 @@ def backoff_delay(
     return (rng or random).uniform(floor * ceiling, ceiling)
 
 
-class RetryExhausted(Exception):
+class RetryExhausted(LaunchControlError):
     """Every attempt failed (or time ran out); ``__cause__`` is the last failure."""
 
     def __init__(self, attempts: int, elapsed: float, last: BaseException | None):

@@ -15,11 +15,11 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from launch_control.errors import DeployerError, RouterError
+from launch_control.errors import DeployerError, LaunchControlError, RouterError
 
 
-class HttpError(OSError):
-    """No answer (refused, timed out, reset, bad URL)."""
+class HttpError(LaunchControlError, OSError):
+    """No answer (refused, timed out, reset, bad URL); still an OSError for callers that catch those."""
 
 
 MAX_ANSWER = 1_000_000  # bytes: a health or admin answer is tiny; more is not read

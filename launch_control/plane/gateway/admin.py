@@ -14,6 +14,7 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from launch_control.errors import UsageError
 from launch_control.plane.gateway.split import BUCKETS, ROLES, threshold
 
 if TYPE_CHECKING:
@@ -26,7 +27,9 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 ADMIN_BODY_LIMIT = 64 * 1024
 
 
-class AdminError(Exception):
+class AdminError(UsageError):
+    """A bad admin request: ``status`` is its 4xx, ``error`` a short label, ``detail`` what to send instead."""
+
     def __init__(self, status: int, error: str, detail: str):
         super().__init__(detail)
         self.status, self.error, self.detail = status, error, detail

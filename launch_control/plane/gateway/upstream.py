@@ -26,8 +26,10 @@ from typing import Any
 
 import httptools
 
+from launch_control.errors import LaunchControlError
 
-class UpstreamError(Exception):
+
+class UpstreamError(LaunchControlError):
     """The upstream refused, reset or sent something that is not HTTP (the proxy's 502)."""
 
 
