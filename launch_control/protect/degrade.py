@@ -3,9 +3,8 @@
 
 * ``retry_call`` / ``aretry_call``: bounded attempts *and* bounded total time with full-jitter
   backoff — the project's one retry policy, ``launch_control.retrying`` (tenacity underneath).
-* ``CircuitBreaker``: closed → (failure_threshold consecutive failures) → open → (reset_timeout)
-  → half-open, where up to half_open_max_calls probes decide: success closes, failure re-opens.
-  Thread-safe; also guards the rate limiter's Redis (launch_control.protect.ratelimit.limiter).
+* ``CircuitBreaker`` (launch_control.protect.breaker, re-exported here): closed → open →
+  half-open; also guards the rate limiter's Redis.
 * ``GuardedModel``: the live-model call under retry + breaker. It never raises: when the model is
   down, slow or the breaker is open it returns a clearly marked simulated answer, and it flips the
   shared degradation status when its breaker opens and closes.
@@ -19,11 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import enum
 import inspect
 import logging
 import random
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -37,6 +34,7 @@ from launch_control.protect.boards import (
     StoreBoard,
     default_board,
 )
+from launch_control.protect.breaker import BreakerState, CircuitBreaker
 from launch_control.protect.status import (
     STATUS_KEY,
     DegradationStatus,
@@ -49,8 +47,10 @@ from launch_control.protect.status import (
 )
 from launch_control.retrying import RetryExhausted, backoff_delay
 
-__all__ = [  # the status names are re-exported: callers import them from here
+__all__ = [  # the status and breaker names are re-exported: callers import them from here
     "STATUS_KEY",
+    "BreakerState",
+    "CircuitBreaker",
     "DegradationStatus",
     "MemoryBoard",
     "RetryExhausted",
@@ -119,116 +119,6 @@ async def aretry_call(
         fn, attempts=attempts, base_delay=base_delay, max_delay=max_delay, total_timeout=total_timeout,
         retry_on=retry_on, allow=allow, clock=clock, rng=rng,
     )  # fmt: skip
-
-
-# --- circuit breaker --------------------------------------------------------------------------
-
-
-class BreakerState(enum.StrEnum):
-    closed = "closed"
-    open = "open"
-    half_open = "half_open"
-
-
-class CircuitBreaker:
-    """closed / open / half-open, thread-safe. ``allow()`` before a call, then record the outcome.
-
-    ``on_change(old, new)`` is called (outside the lock) on every transition.
-    """
-
-    def __init__(
-        self,
-        failure_threshold: int = 5,
-        reset_timeout: float = 30.0,
-        half_open_max_calls: int = 1,
-        *,
-        name: str = "breaker",
-        clock: Callable[[], float] = time.monotonic,
-        on_change: Callable[[BreakerState, BreakerState], None] | None = None,
-    ):
-        self.failure_threshold = failure_threshold
-        self.reset_timeout = reset_timeout
-        self.half_open_max_calls = half_open_max_calls
-        self.name = name
-        self._clock = clock
-        self.on_change = on_change  # public: an owner (GuardedModel, RateLimiter) hooks in after building
-        self._lock = threading.Lock()
-        self._state = BreakerState.closed
-        self._failures = 0
-        self._opened_at = 0.0
-        self._probes = 0
-
-    @classmethod
-    def from_plan(cls, policy: Any, **kwargs: Any) -> CircuitBreaker:
-        """From the plan's ``degradation.circuit_breaker`` section."""
-        return cls(policy.failure_threshold, policy.reset_timeout, policy.half_open_max_calls, **kwargs)
-
-    @property
-    def state(self) -> BreakerState:
-        with self._lock:
-            if self._state is BreakerState.open and self._clock() - self._opened_at >= self.reset_timeout:
-                return BreakerState.half_open
-            return self._state
-
-    def retry_after(self) -> float:
-        """Seconds until an open breaker lets a probe through (0 unless open)."""
-        with self._lock:
-            if self._state is not BreakerState.open:
-                return 0.0
-            return max(0.0, self.reset_timeout - (self._clock() - self._opened_at))
-
-    def allow(self) -> bool:
-        """May a call go through now? In half-open, only ``half_open_max_calls`` probes may."""
-        change = None
-        with self._lock:
-            if self._state is BreakerState.open:
-                if self._clock() - self._opened_at < self.reset_timeout:
-                    return False
-                change = (self._state, BreakerState.half_open)
-                self._state, self._probes = BreakerState.half_open, 0
-            if self._state is BreakerState.half_open:
-                if self._probes >= self.half_open_max_calls:
-                    allowed = False
-                else:
-                    self._probes += 1
-                    allowed = True
-            else:
-                allowed = True
-        if change:
-            self._notify(*change)
-        return allowed
-
-    def record_success(self) -> None:
-        change = None
-        with self._lock:
-            self._failures = 0
-            if self._state is not BreakerState.closed:
-                change = (self._state, BreakerState.closed)
-                self._state = BreakerState.closed
-        if change:
-            self._notify(*change)
-
-    def record_failure(self) -> None:
-        change = None
-        with self._lock:
-            self._failures += 1
-            if self._state is BreakerState.half_open or (
-                self._state is BreakerState.closed and self._failures >= self.failure_threshold
-            ):
-                change = (self._state, BreakerState.open)
-                self._state, self._opened_at = BreakerState.open, self._clock()
-            elif self._state is BreakerState.open:
-                self._opened_at = self._clock()
-        if change:
-            self._notify(*change)
-
-    def _notify(self, old: BreakerState, new: BreakerState) -> None:
-        log.warning("circuit breaker %s: %s → %s", self.name, old.value, new.value)
-        if self.on_change:
-            try:
-                self.on_change(old, new)
-            except Exception:  # a status write must never break the caller's request
-                log.exception("circuit breaker %s: on_change hook failed", self.name)
 
 
 # --- the guarded live-model call ---------------------------------------------------------------

@@ -32,7 +32,6 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from launch_control.errors import UsageError
-from launch_control.protect.ratelimit import metrics
 from launch_control.protect.ratelimit.asgi import (
     ASGIApp,
     Message,
@@ -44,6 +43,7 @@ from launch_control.protect.ratelimit.asgi import (
     with_headers,
 )
 from launch_control.protect.ratelimit.headers import refused_headers
+from launch_control.protect.ratelimit.metrics import WAF_REFUSALS
 from launch_control.protect.ratelimit.policy import OrgProblem, Policies
 from launch_control.protect.ratelimit.refresh import Refreshing
 
@@ -377,7 +377,7 @@ class WafMiddleware:
         message: str,
         headers: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
-        metrics.WAF_REFUSALS.labels(rule=rule).inc()
+        WAF_REFUSALS.labels(rule=rule).inc()
         body = {"error": "request_refused", "rule": rule, "message": message}
         await send_json(self._limited(send, scope), status, body, headers)
 

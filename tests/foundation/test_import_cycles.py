@@ -16,16 +16,6 @@ _spec.loader.exec_module(import_cycles)
 KNOWN_LOCAL = {
     frozenset(
         [
-            "launch_control.protect.degrade",
-            "launch_control.protect.ratelimit",
-            "launch_control.protect.ratelimit.limiter",
-            "launch_control.protect.ratelimit.middleware",
-            "launch_control.protect.ratelimit.protect",
-            "launch_control.protect.waf",
-        ]
-    ),
-    frozenset(
-        [
             "launch_control.plan.registry",
             "launch_control.plan.settings_types",
             "launch_control.plane.deploy",

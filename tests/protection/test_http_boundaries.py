@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from launch_control.protect.ratelimit.protect import protect
+from launch_control.protect.layers import protect
 from launch_control.protect.waf import WafMiddleware, loads_public, text_problem
 
 DEEP = b"[" * 5000 + b"]" * 5000

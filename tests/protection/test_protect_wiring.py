@@ -181,7 +181,7 @@ def test_emergency_degradation_switches_rate_limits_to_the_emergency_phase(plan,
     from starlette.routing import Route
 
     from launch_control.protect.degrade import StoreBoard, clear_degraded
-    from launch_control.protect.ratelimit.protect import launch_phase, protect
+    from launch_control.protect.layers import launch_phase, protect
 
     async def ok(request):
         return JSONResponse({})

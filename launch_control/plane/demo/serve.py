@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from launch_control.plane.demo.service import create_app
 
         plan = store = None
-        if args.plan:  # protection (launch_control.protect.ratelimit.protect), opt-in
+        if args.plan:  # protection (launch_control.protect.layers), opt-in
             from launch_control.plan.model import load_plan
             from launch_control.store.db import Store
 

@@ -63,7 +63,7 @@ def create_app(
 ) -> Starlette:
     """With ``plan``: the model call runs under retry + circuit breaker (launch_control.protect.degrade),
     /api/status serves the shared degradation status, and the app is wrapped in the plan's WAF and
-    rate limits (launch_control.protect.ratelimit.protect). ``store`` / ``board``: where that status lives."""
+    rate limits (launch_control.protect.layers). ``store`` / ``board``: where that status lives."""
     if not admin_token:
         raise ValueError("admin_token is required: the fault-injection API must not be open")
     faults = Faults()
@@ -224,7 +224,7 @@ def create_app(
     app.state.version = version
     app.state.status = state
     if plan is not None:
-        from launch_control.protect.ratelimit.protect import protect
+        from launch_control.protect.layers import protect
 
         app.state.guard = guard
         return protect(app, plan, store=store, board=board, prefix="lc:rl:api")  # type: ignore[return-value]

@@ -418,7 +418,7 @@ def create_app(
 ) -> Gateway:
     """The gateway ASGI app (see the module docstring).
 
-    With ``plan``: wrapped in the plan's WAF and per-org rate limits (launch_control.protect.ratelimit.protect;
+    With ``plan``: wrapped in the plan's WAF and per-org rate limits (launch_control.protect.layers;
     Redis decisions pipelined across concurrent requests, keys over their limit refused locally).
     The wrapper passes attribute access through, so the Gateway's methods and state stay reachable.
     ``state``/``metrics``/``workers``: the shared routing state and this worker's metric slot

@@ -26,17 +26,17 @@ class SharedOut(MemoryBackend):
         self.share = share
         self._scaled: dict[tuple[Limit, ...], list[Limit]] = {}
 
-    def decide(self, org: str, limits: Sequence[Limit], *, backend: str | None = None) -> Decision:
+    def decide(self, org: str, limits: Sequence[Limit]) -> Decision:
         key = tuple(limits)
         scaled = self._scaled.get(key)
         if scaled is None:
             scaled = self._scaled[key] = [limit.scaled(self.share) for limit in key]
-        return super().decide(org, scaled, backend=backend)
+        return super().decide(org, scaled)
 
 
 def protected(gateway: Any, plan: Any, *, store: Any = None, workers: int = 1) -> Any:
+    from launch_control.protect.layers import protect
     from launch_control.protect.ratelimit.limiter import RateLimiter
-    from launch_control.protect.ratelimit.protect import protect
 
     limiter = RateLimiter.from_plan(plan.rate_limits, batch=True, prefix=REDIS_PREFIX)
     if limiter.redis is None and workers > 1:

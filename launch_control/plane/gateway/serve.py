@@ -111,7 +111,7 @@ def _serve(args: argparse.Namespace, known: dict[str, str], port: int) -> int:
         state, metrics, worker, workers = worker_state(args.shared, list(known), args.worker)
         sockets = [reuseport_socket(args.host, port)]
     plan = store = None
-    if args.plan:  # protection (launch_control.protect.ratelimit.protect), opt-in
+    if args.plan:  # protection (launch_control.protect.layers), opt-in
         from launch_control.plan.model import load_plan
         from launch_control.store.db import Store
 

@@ -2,14 +2,16 @@
 
     gcra.py          the arithmetic and its contract (reference for gcra.lua)
     gcra.lua         every limit of a request, atomically, on the server's clock
+    storage.py       RateLimitStorage: the interface both backends implement
     memory.py        in-memory backend (embedded default, fail-open fallback)
     redis_backend.py Redis backend (EVALSHA, pipelines, sync and asyncio)
     limiter.py       RateLimiter: backend choice, failure policy, breaker, over-limit cache
     policy.py        which limits apply to a request, launch phases, the org
     headers.py       RateLimit-Policy / RateLimit / Retry-After
     middleware.py    RateLimitMiddleware (pure ASGI)
-    protect.py       protect(app, plan): WAF + rate limiting around any ASGI app
 
+protect(app, plan), the WAF and rate limiting around any ASGI app, is launch_control.protect.layers:
+it composes this package with the WAF, which builds on this package (a circle if it lived here).
 See docs/protection.md.
 """
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Decision", "Limit", "RateLimiter", "RateLimitMiddleware", "protect"]
+__all__ = ["Decision", "Limit", "RateLimitMiddleware", "RateLimitStorage", "RateLimiter"]
 
 
 def __getattr__(name: str) -> Any:
@@ -34,8 +36,8 @@ def __getattr__(name: str) -> Any:
         from launch_control.protect.ratelimit.middleware import RateLimitMiddleware
 
         return RateLimitMiddleware
-    if name == "protect":
-        from launch_control.protect.ratelimit.protect import protect
+    if name == "RateLimitStorage":
+        from launch_control.protect.ratelimit.storage import RateLimitStorage
 
-        return protect
+        return RateLimitStorage
     raise AttributeError(name)

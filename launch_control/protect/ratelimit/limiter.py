@@ -24,17 +24,17 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from launch_control.config import REDIS_URL_ENV
-from launch_control.protect.degrade import BreakerState, CircuitBreaker
-from launch_control.protect.ratelimit import metrics
+from launch_control.protect.breaker import BreakerState, CircuitBreaker
 from launch_control.protect.ratelimit.gcra import US, Decision, Limit, LimitState
 from launch_control.protect.ratelimit.memory import MemoryBackend, monotonic_us
+from launch_control.protect.ratelimit.metrics import BACKEND_TRANSITIONS
 from launch_control.protect.ratelimit.redis_backend import DEFAULT_PREFIX, BackendUnavailable, RedisBackend
+from launch_control.protect.ratelimit.storage import RateLimitStorage
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class RateLimiter:
 
     def __init__(
         self,
-        redis: RedisBackend | None = None,
+        redis: RateLimitStorage | None = None,
         *,
         failure_mode: str = "open",
         expected_instances: int = 1,
@@ -56,7 +56,7 @@ class RateLimiter:
     ):
         if failure_mode not in ("open", "closed"):
             raise ValueError(f"failure_mode must be 'open' or 'closed', not {failure_mode!r}")
-        self.redis = redis
+        self.redis = redis  # the shared store (Redis); reached only through RateLimitStorage
         self.failure_mode = failure_mode
         self.expected_instances = max(1, expected_instances)
         self.instances_seen: int | None = None  # last count read from the heartbeats
@@ -65,8 +65,8 @@ class RateLimiter:
         self.instance_id = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._heartbeat: threading.Thread | None = None
         self._stopped = threading.Event()
-        self.local = MemoryBackend()  # the embedded default when there is no Redis
-        self.fallback = MemoryBackend()  # this instance's share while Redis is away
+        self.local: RateLimitStorage = MemoryBackend()  # the embedded default when there is no Redis
+        self.fallback: RateLimitStorage = MemoryBackend(name="fallback")  # this instance's share while Redis is away
         self.breaker = breaker or CircuitBreaker(3, 1.0, 1, name="ratelimit-redis")
         self.breaker.on_change = self._breaker_changed
         self.remember_refusals = remember_refusals
@@ -111,17 +111,10 @@ class RateLimiter:
                     self._heartbeat.start()
 
     def heartbeat(self) -> int | None:
-        """Say this instance is alive and read how many are (None if Redis does not answer)."""
+        """Say this instance is alive and read how many are (None if the shared store does not answer)."""
         assert self.redis is not None
-        key = f"{self.redis.prefix}:instances"
-        now = time.time()
         try:
-            pipe = self.redis.client.pipeline(transaction=True)
-            pipe.zadd(key, {self.instance_id: now})
-            pipe.zremrangebyscore(key, "-inf", now - self.heartbeat_ttl)
-            pipe.zcard(key)
-            pipe.expire(key, max(1, int(self.heartbeat_ttl * 3)))
-            count = int(pipe.execute()[2])
+            count = self.redis.heartbeat(self.instance_id, self.heartbeat_ttl)
         except Exception:  # Redis away: keep the last count (that is the point of it)
             return None
         self.instances_seen = max(1, count)
@@ -136,62 +129,62 @@ class RateLimiter:
 
     def decide(self, org: str, limits: Sequence[Limit]) -> Decision:
         limits = tuple(limits)
-        if (cached := self._recall(org, limits)) is not None:
-            return cached
-        if self.redis is None:
-            return self.local.decide(org, limits)
-        if self._heartbeat is None:
-            self._start_heartbeat()
-        if self.breaker.allow():
-            try:
-                decision = self.redis.decide(org, limits)
-            except Exception as exc:  # any failure of the shared store falls back; never a 500
-                self._failed(exc)
-            else:
-                self._succeeded(org, limits, decision)
-                return decision
-        return self._without_redis(org, limits)
+        if isinstance(answer := self._before_round_trip(org, limits), Decision):
+            return answer
+        try:
+            decision = answer.decide(org, limits)
+        except Exception as exc:  # any failure of the shared store falls back; never a 500
+            return self._failed(org, limits, exc)
+        return self._succeeded(org, limits, decision)
 
     async def adecide(self, org: str, limits: Sequence[Limit]) -> Decision:
         limits = tuple(limits)
+        if isinstance(answer := self._before_round_trip(org, limits), Decision):
+            return answer
+        try:
+            decision = await answer.adecide(org, limits)
+        except Exception as exc:  # any failure of the shared store falls back; never a 500
+            return self._failed(org, limits, exc)
+        return self._succeeded(org, limits, decision)
+
+    def _before_round_trip(self, org: str, limits: tuple[Limit, ...]) -> Decision | RateLimitStorage:
+        """The decision when no round trip is needed (a remembered refusal, no shared store, the
+        breaker open), else the shared store to ask (its heartbeat started on first use)."""
         if (cached := self._recall(org, limits)) is not None:
             return cached
         if self.redis is None:
             return self.local.decide(org, limits)
         if self._heartbeat is None:
             self._start_heartbeat()
-        if self.breaker.allow():
-            try:
-                decision = await self.redis.adecide(org, limits)
-            except Exception as exc:  # any failure of the shared store falls back; never a 500
-                self._failed(exc)
-            else:
-                self._succeeded(org, limits, decision)
-                return decision
-        return self._without_redis(org, limits)
+        if not self.breaker.allow():
+            return self._without_redis(org, limits)
+        return self.redis
 
     def _without_redis(self, org: str, limits: tuple[Limit, ...]) -> Decision:
         if self.failure_mode == "closed":
             wait = max(1.0, self.breaker.retry_after())
             states = tuple(LimitState(limit, False, 0, wait, wait) for limit in limits)
             return Decision(False, states, "closed", unavailable=True, reason="rate limiter store unavailable")
-        return self.fallback.decide(org, [limit.scaled(self.share) for limit in limits], backend="fallback")
+        return self.fallback.decide(org, [limit.scaled(self.share) for limit in limits])
 
     # --- failure bookkeeping ----------------------------------------------------------------------
 
-    def _failed(self, exc: Exception) -> None:
-        """Redis did not answer (called while ``exc`` is being handled, so the log has its traceback)."""
+    def _failed(self, org: str, limits: tuple[Limit, ...], exc: Exception) -> Decision:
+        """Redis did not answer (called while ``exc`` is being handled, so the log has its
+        traceback): count it against the breaker and decide without Redis."""
         if not isinstance(exc, BackendUnavailable):
             log.exception("rate limiter: unexpected error from Redis")
         self.last_error = str(exc)
         self.breaker.record_failure()
+        return self._without_redis(org, limits)
 
-    def _succeeded(self, org: str, limits: tuple[Limit, ...], decision: Decision) -> None:
+    def _succeeded(self, org: str, limits: tuple[Limit, ...], decision: Decision) -> Decision:
         """Redis answered: close the breaker's books and cache the decision."""
         self.breaker.record_success()
         if self.mode != "redis":
             self._switch("redis")
         self._remember(org, limits, decision)
+        return decision
 
     def _breaker_changed(self, old: BreakerState, new: BreakerState) -> None:
         if new is BreakerState.open:
@@ -202,7 +195,7 @@ class RateLimiter:
             if self.mode == mode:
                 return
             self.mode = mode
-        metrics.BACKEND_TRANSITIONS.labels(to=mode).inc()
+        BACKEND_TRANSITIONS.labels(to=mode).inc()
         where = self.redis.describe() if self.redis else "?"
         if mode == "fallback":
             seen = f"{self.instances_seen} instance(s) seen" if self.instances_seen else "no heartbeat read yet"

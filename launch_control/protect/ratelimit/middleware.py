@@ -21,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from launch_control.protect.ratelimit import metrics
 from launch_control.protect.ratelimit.asgi import ASGIApp, Receive, Scope, Send, send_json, with_headers
 from launch_control.protect.ratelimit.headers import rate_limit_headers, refused_headers, retry_after
 from launch_control.protect.ratelimit.limiter import RateLimiter
+from launch_control.protect.ratelimit.metrics import DECISIONS, FALLBACKS, REJECTED_IDENTITY
 from launch_control.protect.ratelimit.policy import OrgProblem, Policies
 from launch_control.protect.ratelimit.refresh import Refreshing
 
@@ -51,7 +51,7 @@ class RateLimitMiddleware:
         # labels() costs a few µs per call; the (policy, outcome) pairs are few: keep the children
         child = self._counters.get((policy, outcome))
         if child is None:
-            child = self._counters[(policy, outcome)] = metrics.DECISIONS.labels(policy=policy, outcome=outcome)
+            child = self._counters[(policy, outcome)] = DECISIONS.labels(policy=policy, outcome=outcome)
         child.inc()
 
     def __getattr__(self, name: str) -> Any:
@@ -70,7 +70,7 @@ class RateLimitMiddleware:
             return
         org = self.policies.org(scope["headers"])
         if isinstance(org, OrgProblem):
-            metrics.REJECTED_IDENTITY.labels(reason=org.error).inc()
+            REJECTED_IDENTITY.labels(reason=org.error).inc()
             base = self.policies.limits(policy, None) or ()
             await send_json(
                 send,
@@ -102,7 +102,7 @@ class RateLimitMiddleware:
         scope.setdefault("state", {})["rate_limit"] = decision
         if decision.unavailable:
             self._count(policy.name, "unavailable")
-            metrics.FALLBACKS.labels(policy=policy.name, outcome="refused").inc()
+            FALLBACKS.labels(policy=policy.name, outcome="refused").inc()
             seconds = retry_after(decision)
             await send_json(
                 send,
@@ -121,11 +121,11 @@ class RateLimitMiddleware:
         if decision.allowed:
             self._count(policy.name, "fallback_allowed" if fallback else "allowed")
             if fallback:
-                metrics.FALLBACKS.labels(policy=policy.name, outcome="allowed").inc()
+                FALLBACKS.labels(policy=policy.name, outcome="allowed").inc()
             await self.app(scope, receive, with_headers(send, headers))
             return
         if fallback:
-            metrics.FALLBACKS.labels(policy=policy.name, outcome="limited").inc()
+            FALLBACKS.labels(policy=policy.name, outcome="limited").inc()
         if self.shadow:
             self._count(policy.name, "shadow_limited")
             await self.app(scope, receive, with_headers(send, headers))

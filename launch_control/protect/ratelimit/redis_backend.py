@@ -12,7 +12,8 @@ socket timeouts and no client-side retries, because the caller (``RateLimiter``)
 slow Redis means. ``decide_many`` pipelines many decisions in one round trip, and the async side
 can batch concurrent callers into one pipeline (``batch=True``).
 
-Redis errors are raised as ``BackendUnavailable`` (from the redis-py exception).
+Redis errors are raised as ``BackendUnavailable`` (from the redis-py exception). Implements the
+limiter's storage interface (storage.RateLimitStorage), like the in-memory backend.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import asyncio
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any
@@ -177,6 +179,37 @@ class RedisBackend:
             if isinstance(reply, Exception):
                 raise reply
         return replies  # type: ignore[no-any-return]
+
+    def heartbeat(self, instance: str, ttl: float) -> int:
+        """One transaction on ``<prefix>:instances`` (a sorted set scored by the beat's time):
+        add ``instance``, drop beats older than ``ttl``, count the rest; the key expires when
+        every instance has stopped beating."""
+        key = f"{self.prefix}:instances"
+        now = time.time()
+        try:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.zadd(key, {instance: now})
+            pipe.zremrangebyscore(key, "-inf", now - ttl)
+            pipe.zcard(key)
+            pipe.expire(key, max(1, int(ttl * 3)))
+            return int(pipe.execute()[2])
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable(f"Redis at {self.describe()} did not answer: {exc}") from exc
+
+    def reset(self) -> None:
+        """Delete this prefix's buckets, ``<prefix>:{<org>}:*`` (SCAN, never KEYS: Redis keeps
+        serving). The ``{`` keeps a longer prefix's keys (``lc:rl:gateway`` under ``lc:rl``) out."""
+        try:
+            batch: list[Any] = []
+            for key in self.client.scan_iter(match=f"{self.prefix}:{{*", count=1000):
+                batch.append(key)
+                if len(batch) >= 1000:
+                    self.client.unlink(*batch)
+                    batch.clear()
+            if batch:
+                self.client.unlink(*batch)
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable(f"Redis at {self.describe()} did not answer: {exc}") from exc
 
     def ping(self) -> bool:
         try:

@@ -6,6 +6,9 @@ Used at the end of the demo service's and the gateway's ``create_app``; any othe
 FastAPI app can call it too. Shared state: the rate limits in Redis (LAUNCH_CONTROL_REDIS_URL)
 or in memory; the WAF's run-time blocklist and the launch phase on the status board (the store,
 mirrored to Redis when configured).
+
+It sits beside ratelimit/ and waf.py rather than in either: the WAF builds on the rate limiter's
+ASGI helpers and policies, and this module composes both.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from launch_control.protect.degrade import StatusBoard, default_board, read_status
+from launch_control.protect.boards import StatusBoard, default_board
 from launch_control.protect.ratelimit.asgi import ASGIApp
 from launch_control.protect.ratelimit.limiter import RateLimiter
 from launch_control.protect.ratelimit.middleware import RateLimitMiddleware
 from launch_control.protect.ratelimit.redis_backend import DEFAULT_PREFIX
+from launch_control.protect.status import read_status
+from launch_control.protect.waf import WafMiddleware
 
 
 def launch_phase(store: Any = None, board: StatusBoard | None = None) -> Callable[[], str | None]:
@@ -55,8 +60,6 @@ def protect(
     ``prefix`` names the Redis keys: tiers that each enforce the limits (gateway, API) use their
     own prefix, so a request through both is not counted twice against one bucket.
     """
-    from launch_control.protect.waf import WafMiddleware
-
     board = board if board is not None else default_board(store, redis_url)
     limiter = limiter or RateLimiter.from_plan(plan.rate_limits, redis_url=redis_url, batch=batch, prefix=prefix)
     limited = RateLimitMiddleware(
