@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from launch_control.plan.metrics import SAMPLE_METRICS
 from launch_control.plan.model import Plan
-from launch_control.ramp.observations import SAMPLE_METRICS
 from launch_control.store.db import Store, audit_events, check_results, checklist_ticks, metric_samples, timeline_events
 from launch_control.web.auth import hash_password
 

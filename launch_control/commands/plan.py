@@ -58,6 +58,7 @@ def run_show(args: argparse.Namespace, ctx: Any) -> int:
 
     from rich.table import Table
 
+    from launch_control.plan.metrics import is_fraction
     from launch_control.plan.model import dump_plan
     from launch_control.plan.units import format_duration
 
@@ -79,7 +80,7 @@ def run_show(args: argparse.Namespace, ctx: Any) -> int:
     for col in ("metric", "SEV-3", "SEV-2", "SEV-1"):
         gates.add_column(col)
     for name, t in plan.analysis.metrics.items():
-        fmt = (lambda v: f"{v:.0%}") if name in ("error_rate", "cpu", "memory", "availability") else format_duration
+        fmt = (lambda v: f"{v:.0%}") if is_fraction(name) else format_duration
         sign = ">" if t.direction == "above" else "<"
         gates.add_row(name, *[f"{sign} {fmt(v)}" if v is not None else "" for v in (t.sev3, t.sev2, t.sev1)])
     con.print(gates)

@@ -38,6 +38,7 @@ from pydantic import (
     model_validator,
 )
 
+from launch_control.plan.metrics import GATE_METRICS, is_fraction
 from launch_control.plan.planfile import (  # noqa: F401 - PLAN_ENV, PlanError, plan_path are re-exported
     DEFAULT_PLAN,
     PLAN_ENV,
@@ -178,16 +179,10 @@ class MetricKind(StrEnum):
     duration = "duration"
 
 
-# The metrics the engine knows how to measure, and the unit their thresholds are written in.
+# The metrics a plan may set limits on (the catalogue's gate metrics), and the unit their
+# thresholds are written in.
 METRICS: dict[str, MetricKind] = {
-    "error_rate": MetricKind.ratio,
-    "latency_avg": MetricKind.duration,
-    "latency_p50": MetricKind.duration,
-    "latency_p95": MetricKind.duration,
-    "latency_p99": MetricKind.duration,
-    "cpu": MetricKind.ratio,
-    "memory": MetricKind.ratio,
-    "availability": MetricKind.ratio,
+    name: MetricKind.ratio if is_fraction(name) else MetricKind.duration for name in GATE_METRICS
 }
 SEVERITIES = ("sev1", "sev2", "sev3")
 
@@ -624,13 +619,11 @@ class SmokeTests(Strict):
     requests: list[SmokeRequest] = Field(default_factory=list)
 
 
-# Success-criteria measures and the unit their targets are written in.
+# Success-criteria measures and the unit their targets are written in: five of the catalogue's
+# metrics over the whole release, and the review's own measures.
 CRITERIA_MEASURES: dict[str, str] = {
-    "error_rate": "ratio",
-    "latency_avg": "duration",
-    "latency_p95": "duration",
-    "latency_p99": "duration",
-    "availability": "ratio",
+    **{name: METRICS[name].value
+       for name in ("error_rate", "latency_avg", "latency_p95", "latency_p99", "availability")},
     "rollback_ttr": "duration",
     "incident_count": "count",
     "incident_resolution_avg": "duration",

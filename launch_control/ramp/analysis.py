@@ -36,27 +36,21 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from launch_control.plan.metrics import (
+    CATALOGUE,
+    GATE_METRICS,
+    HEADLINE,
+    LATENCY_METRICS,
+    REQUEST_METRICS,
+    format_value,
+    metric_words,
+)
 from launch_control.ramp.bets import requests_to_prove
 from launch_control.ramp.latency_test import LatencyTest
 from launch_control.ramp.observations import Observation, VersionWindow
 from launch_control.ramp.pooling import QUIET_LIMIT, Pool
 from launch_control.ramp.sequential import StreamResult, TwoStreamTest
 
-# Metrics judged per request: meaningless on a handful of requests, so they wait for min_requests.
-REQUEST_METRICS = ("error_rate", "latency_avg", "latency_p50", "latency_p95", "latency_p99")
-LATENCY_METRICS = ("latency_avg", "latency_p50", "latency_p95", "latency_p99")
-# How many requests a quantile needs before comparing it with stable's means something: ~5 above it.
-_QUANTILE_MIN = {"latency_p50": 10, "latency_p95": 100, "latency_p99": 500}
-_WORDS = {
-    "error_rate": "error rate",
-    "latency_avg": "average latency",
-    "latency_p50": "p50 latency",
-    "latency_p95": "p95 latency",
-    "latency_p99": "p99 latency",
-    "cpu": "CPU",
-    "memory": "memory",
-    "availability": "availability",
-}
 # Windows (canary intervals with requests, ending now) the credibility test of an error-rate limit
 # pools: 1 catches a sudden large fault at once, 8 a moderate one on thin traffic. Each window is
 # tested at (1 - absolute_confidence) / (windows tested) — Bonferroni, so the chance that an
@@ -81,21 +75,6 @@ class Verdict:
 
 def _usable(value: float | None) -> bool:
     return value is not None and isinstance(value, (int, float)) and math.isfinite(value)
-
-
-def metric_words(metric: str) -> str:
-    return _WORDS.get(metric, metric.replace("_", " "))
-
-
-def format_value(metric: str, value: float, *, precise: bool = True) -> str:
-    """12.4% for ratios, 420 ms / 3.20 s for durations; limits (precise=False) drop noise: 10%, 3 s."""
-    if metric.startswith("latency"):
-        if value < 0.01 and precise:  # a fast service's 1.2 ms and 1.8 ms must not both read "1 ms"
-            return f"{value * 1000:.1f} ms"
-        if value < 1:
-            return f"{value * 1000:.0f} ms"
-        return f"{value:.2f} s" if precise else f"{value:g} s"
-    return f"{value * 100:.1f}%" if precise else f"{value * 100:g}%"
 
 
 def _coarse_words(r: StreamResult) -> str:
@@ -594,7 +573,7 @@ class Gate:
         for metric in LATENCY_METRICS:
             if metric not in self.analysis.metrics:
                 continue
-            need = max(minimum, _QUANTILE_MIN.get(metric, minimum))
+            need = max(minimum, CATALOGUE[metric].quantile_min_requests or minimum)
             if canary.requests < need or stable.requests < need:
                 continue
             vc, vs = canary.metric(metric), stable.metric(metric)
@@ -696,7 +675,7 @@ class Gate:
         if canary is None:
             return "canary silent"
         parts = []
-        for metric in ("error_rate", "latency_p95"):
+        for metric in HEADLINE:
             vc = canary.metric(metric)
             if not _usable(vc):
                 continue
@@ -713,8 +692,7 @@ def _numbers(window: VersionWindow | None) -> dict[str, Any] | None:
     if window is None:
         return None
     data: dict[str, Any] = {"requests": window.requests, "errors": window.errors}
-    for metric in ("error_rate", "latency_avg", "latency_p50", "latency_p95", "latency_p99", "cpu", "memory",
-                   "availability"):
+    for metric in GATE_METRICS:
         value = window.metric(metric)
         if _usable(value):
             data[metric] = value

@@ -27,18 +27,18 @@ from pathlib import Path
 from typing import Any
 
 from launch_control.errors import UsageError
+from launch_control.plan.metrics import COUNTS, SAMPLE_METRICS, WINDOW_METRICS
 from launch_control.ramp.analysis import Gate, Verdict
 from launch_control.ramp.observations import (
     BUCKET_PREFIX,
     ROLES,
-    SAMPLE_METRICS,
     Observation,
     VersionWindow,
     buckets_from_samples,
 )
 
-_INT_METRICS = ("requests", "errors", "rate_limited")
-_WINDOW_FIELDS = ("latency_avg", "latency_p50", "latency_p95", "latency_p99", "cpu", "memory", "availability")
+# A window's numbers from the stored samples: the counts as whole requests, the rest as measured.
+_WINDOW_FIELDS = tuple(m for m in WINDOW_METRICS if m not in COUNTS)
 
 
 @dataclass
@@ -262,7 +262,7 @@ def observations(rows: Iterable[Row], interval: float) -> list[tuple[int | None,
             if values is None or "requests" not in values:
                 windows[role] = None
                 continue
-            kwargs: dict[str, Any] = {k: int(round(values.get(k, 0.0))) for k in _INT_METRICS}
+            kwargs: dict[str, Any] = {k: int(round(values.get(k, 0.0))) for k in COUNTS}
             kwargs.update({k: values[k] for k in _WINDOW_FIELDS if k in values})
             stored = histograms.get((at, role))
             if stored:

@@ -14,23 +14,9 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-ROLES = ("stable", "canary")
+from launch_control.plan.metrics import SAMPLE_METRICS
 
-# Sample metric names written to the store (Store.record_samples) for each version.
-SAMPLE_METRICS = (
-    "requests",
-    "errors",
-    "request_rate",
-    "error_rate",
-    "rate_limited",
-    "latency_avg",
-    "latency_p50",
-    "latency_p95",
-    "latency_p99",
-    "cpu",
-    "memory",
-    "availability",
-)
+ROLES = ("stable", "canary")
 
 # The latency histogram is stored too, one sample per bound named ``latency_le_<bound>`` (value:
 # requests at or under it), so a backtest can replay the latency sequential test. Only the bounds
@@ -115,20 +101,8 @@ class Observation:
             window = self.window(role)
             if window is None:
                 continue
-            values: dict[str, float | None] = {
-                "requests": window.requests,
-                "errors": window.errors,
-                "request_rate": window.requests / self.interval if self.interval else None,
-                "error_rate": window.error_rate,
-                "rate_limited": window.rate_limited,
-                "latency_avg": window.latency_avg,
-                "latency_p50": window.latency_p50,
-                "latency_p95": window.latency_p95,
-                "latency_p99": window.latency_p99,
-                "cpu": window.cpu,
-                "memory": window.memory,
-                "availability": window.availability,
-            }
+            values: dict[str, float | None] = {name: window.metric(name) for name in SAMPLE_METRICS}
+            values["request_rate"] = window.requests / self.interval if self.interval else None
             if histograms:
                 values.update(bucket_samples(window.latency_buckets))
             rows += [

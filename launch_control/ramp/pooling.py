@@ -20,13 +20,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from launch_control.plan.metrics import COUNTS, LATENCY_METRICS, QUANTILES, SHARES
 from launch_control.ramp.observations import VersionWindow
 
 # Intervals without a canary request after which a thin step is "no data" again, not pooled evidence.
 QUIET_LIMIT = 8
-_SUMMED = ("requests", "errors", "rate_limited")
-_LATEST = ("cpu", "memory", "availability")
-_QUANTILES = {"latency_p50": 0.5, "latency_p95": 0.95, "latency_p99": 0.99}
 
 
 def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
@@ -62,14 +60,14 @@ def merge(pooled: VersionWindow | None, new: VersionWindow | None) -> VersionWin
     if pooled is None:
         return VersionWindow(**{k: getattr(new, k) for k in VersionWindow.__dataclass_fields__})
     out = VersionWindow(**{k: getattr(pooled, k) for k in VersionWindow.__dataclass_fields__})
-    for name in _SUMMED:
+    for name in COUNTS:  # counts add up
         setattr(out, name, getattr(pooled, name) + getattr(new, name))
-    for name in _LATEST:
+    for name in SHARES:  # a reading: the latest one stands
         if getattr(new, name) is not None:
             setattr(out, name, getattr(new, name))
     total = out.requests
     # Latencies: weighted by requests; quantiles from the summed histogram when there is one.
-    for name in ("latency_avg", *_QUANTILES):
+    for name in LATENCY_METRICS:
         a, b = getattr(pooled, name), getattr(new, name)
         if a is None or pooled.requests <= 0:
             setattr(out, name, b if b is not None else a)
@@ -78,7 +76,7 @@ def merge(pooled: VersionWindow | None, new: VersionWindow | None) -> VersionWin
     if pooled.latency_buckets or new.latency_buckets:
         out.latency_buckets = _add_buckets(pooled.latency_buckets, new.latency_buckets)  # type: ignore[assignment]
         if out.latency_buckets:
-            for name, q in _QUANTILES.items():
+            for name, q in QUANTILES.items():
                 value = histogram_quantile(q, out.latency_buckets)  # type: ignore[arg-type]
                 if value is not None:
                     setattr(out, name, value)

@@ -17,7 +17,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from launch_control.plan.model import METRICS, MetricKind
+from launch_control.plan.metrics import HEADLINE, is_fraction
 from launch_control.plan.units import format_duration
 from launch_control.ramp.observations import ROLES, Observation
 from launch_control.store.db import utcnow
@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 
 STATUS_KEY = "post_launch"
 CAUSE_PREFIX = "post-launch:"
-TRAFFIC_METRICS = ("error_rate", "latency_avg", "latency_p50", "latency_p95", "latency_p99")
 
 _sources: dict[str, Any] = {}  # one metric source per plan per process: its deltas span runs
 _sources_lock = threading.Lock()
@@ -75,7 +74,7 @@ class MonitoringRun:
 def format_value(metric: str, value: float | None) -> str:
     if value is None:
         return "—"
-    if METRICS.get(metric) is MetricKind.ratio:
+    if is_fraction(metric):
         return f"{value * 100:.2f}%"
     return f"{value:.3f}s" if value < 10 else format_duration(value)
 
@@ -198,7 +197,7 @@ def run_once(
         window = observation.window(role)
         if window is not None:
             run.requests += window.requests
-            for metric in ("error_rate", "latency_p95"):
+            for metric in HEADLINE:
                 value = window.metric(metric)
                 if value is not None:
                     run.values[f"{role}.{metric}"] = float(value)

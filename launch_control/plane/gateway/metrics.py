@@ -19,6 +19,8 @@ from collections.abc import Sequence
 
 from prometheus_client.utils import floatToGoString
 
+from launch_control.plan.metrics import DURATION, REQUESTS_TOTAL
+
 ROLES = ("stable", "canary")
 ROUTE_NAMES = ("/api/gpt-test", "/api/run/*", "/api/analytics", "/api/status", "other")
 ROUTE_INDEX = {name: i for i, name in enumerate(ROUTE_NAMES)}
@@ -110,8 +112,8 @@ def render(counts: Sequence[int], sums: Sequence[float], canary_weight: float) -
     """Prometheus text exposition (version 0.0.4) of summed counters."""
     f = floatToGoString
     out = [
-        f"# HELP launch_gateway_requests_total {HELP['requests']}",
-        "# TYPE launch_gateway_requests_total counter",
+        f"# HELP {REQUESTS_TOTAL} {HELP['requests']}",
+        f"# TYPE {REQUESTS_TOTAL} counter",
     ]
     for r, role in enumerate(ROLES):
         for u, route in enumerate(ROUTE_NAMES):
@@ -120,8 +122,8 @@ def render(counts: Sequence[int], sums: Sequence[float], canary_weight: float) -
                 if value := counts[base + offset]:
                     status = offset + STATUS_LOW
                     labels = f'version="{role}",route="{route}",status="{status}"'
-                    out.append(f"launch_gateway_requests_total{{{labels}}} {f(value)}")
-    name = "launch_gateway_request_duration_seconds"
+                    out.append(f"{REQUESTS_TOTAL}{{{labels}}} {f(value)}")
+    name = DURATION
     out += [f"# HELP {name} {HELP['duration']}", f"# TYPE {name} histogram"]
     for r, role in enumerate(ROLES):
         running = 0

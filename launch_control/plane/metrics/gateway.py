@@ -41,6 +41,7 @@ from typing import Any, Literal
 import httpx
 
 from launch_control.errors import MetricSourceError, UsageError
+from launch_control.plan.metrics import DURATION, QUANTILES, REQUESTS_TOTAL
 from launch_control.plan.settings_types import HttpUrl, Seconds, SettingsModel, validate_settings
 from launch_control.plan.units import parse_duration
 from launch_control.plane.metrics import probe as probes
@@ -55,8 +56,6 @@ from launch_control.ramp.observations import ROLES, Observation, VersionWindow
 
 DEFAULT_URL = "http://127.0.0.1:8080/metrics"
 DEFAULT_TIMEOUT = 2.0
-REQUESTS = "launch_gateway_requests_total"
-DURATION = "launch_gateway_request_duration_seconds"
 UPSTREAM_ERRORS = "launch_gateway_upstream_errors_total"
 CPU = "process_cpu_seconds_total"
 RSS = "process_resident_memory_bytes"
@@ -89,7 +88,7 @@ def scrape(client: httpx.Client, url: str) -> Scrape:
 def version_window(role: str, now: Scrape, before: Scrape | None) -> VersionWindow:
     """One version's traffic between two scrapes of the gateway."""
     requests = counter_deltas(
-        now.select(REQUESTS, version=role), before.select(REQUESTS, version=role) if before else None
+        now.select(REQUESTS_TOTAL, version=role), before.select(REQUESTS_TOTAL, version=role) if before else None
     )
     total = errors = limited = gateway_upstream = 0.0
     for labels, delta in requests.items():
@@ -114,9 +113,8 @@ def version_window(role: str, now: Scrape, before: Scrape | None) -> VersionWind
         observed = buckets[-1][1]
         if observed > 0:
             window.latency_avg = histogram_sum_delta(now, before, DURATION, version=role) / observed
-            window.latency_p50 = histogram_quantile(0.50, buckets)
-            window.latency_p95 = histogram_quantile(0.95, buckets)
-            window.latency_p99 = histogram_quantile(0.99, buckets)
+            for name, q in QUANTILES.items():
+                setattr(window, name, histogram_quantile(q, buckets))
     return window
 
 

@@ -26,6 +26,7 @@ import httpx
 from pydantic import Field
 
 from launch_control.errors import UsageError
+from launch_control.plan.metrics import QUANTILES
 from launch_control.plan.settings_types import Seconds, SettingsModel, validate_settings
 from launch_control.plan.units import parse_duration
 from launch_control.ramp.observations import ROLES, Observation, VersionWindow
@@ -82,9 +83,8 @@ def window_from(result: ProbeResult) -> VersionWindow:
     )
     if latencies:
         window.latency_avg = sum(latencies) / len(latencies)
-        window.latency_p50 = _quantile(latencies, 0.50)
-        window.latency_p95 = _quantile(latencies, 0.95)
-        window.latency_p99 = _quantile(latencies, 0.99)
+        for name, q in QUANTILES.items():
+            setattr(window, name, _quantile(latencies, q))
     return window
 
 

@@ -29,29 +29,16 @@ from typing import Any, ClassVar
 import httpx
 
 from launch_control.errors import MetricSourceError, UsageError
+from launch_control.plan.metrics import COUNTS, DEFAULT_QUERIES, WINDOW_METRICS
 from launch_control.plan.settings_types import HttpUrl, Seconds, SettingsModel, validate_settings
 from launch_control.plan.units import parse_duration
 from launch_control.plane.metrics.promtext import parse_value
-from launch_control.ramp.observations import ROLES, SAMPLE_METRICS, Observation, VersionWindow
+from launch_control.ramp.observations import ROLES, Observation, VersionWindow
 
 DEFAULT_TIMEOUT = 5.0
-_V = 'version="{version}"'
-_BUCKETS = f"sum by (le) (rate(launch_gateway_request_duration_seconds_bucket{{{_V}}}[{{interval}}]))"
-DEFAULT_QUERIES: dict[str, str] = {
-    "requests": f"sum(increase(launch_gateway_requests_total{{{_V}}}[{{interval}}]))",
-    "errors": f'sum(increase(launch_gateway_requests_total{{{_V},status=~"5.."}}[{{interval}}]))',
-    "rate_limited": f'sum(increase(launch_gateway_requests_total{{{_V},status="429"}}[{{interval}}]))',
-    "latency_avg": (
-        f"sum(rate(launch_gateway_request_duration_seconds_sum{{{_V}}}[{{interval}}]))"
-        f" / sum(rate(launch_gateway_request_duration_seconds_count{{{_V}}}[{{interval}}]))"
-    ),
-    "latency_p50": f"histogram_quantile(0.5, {_BUCKETS})",
-    "latency_p95": f"histogram_quantile(0.95, {_BUCKETS})",
-    "latency_p99": f"histogram_quantile(0.99, {_BUCKETS})",
-}
+# The default queries are the catalogue's (launch_control.plan.metrics), over the gateway's series.
 # What a query can fill: every VersionWindow number; rates and error rate are derived from counts.
-METRICS = tuple(m for m in SAMPLE_METRICS if m not in ("request_rate", "error_rate"))
-COUNTS = ("requests", "errors", "rate_limited")
+METRICS = WINDOW_METRICS
 
 
 def render(query: str, version: str, interval: float) -> str:
