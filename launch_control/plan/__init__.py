@@ -1,5 +1,6 @@
 """The launch plan: reading a plan file safely, its typed model and rules, the units it is written in,
-adapters' settings types and the registry that refuses unknown adapter types.
+the metric catalogue (which metrics exist and what they mean), adapters' settings types and the
+registry that refuses unknown adapter types.
 
 May import: errors, config. Imports nothing from the other rooms.
 """
