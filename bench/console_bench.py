@@ -36,7 +36,8 @@ TARGET = 1.5
 
 
 def build(url: str, resolution: float) -> int:
-    from console.lib.sample_launch import write_full_launch
+    from launch_control.console.lib.sample_launch import write_full_launch
+
     from launch_control.plan.model import load_plan
     from launch_control.store.db import Store, metric_samples
 

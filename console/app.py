@@ -1,22 +1,17 @@
 """The ops console's entrypoint: page config, session state, sign-in and navigation.
 
-Run with ``launch-control console`` (or ``streamlit run console/app.py``). Pages live in
+Run with ``launch-control console`` (or ``streamlit run console/app.py``); installed, it is the
+package ``launch_control.console`` (setup.py maps this folder), so its modules import as
+``launch_control.console.lib...`` from a checkout and from a wheel alike. Pages live in
 ``console/pages/<section>/``; the Controls page is listed only for launch leads (and refuses anyone else).
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import streamlit as st
+from launch_control.console.lib import auth_ui, context, header
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # streamlit puts only console/ on the path
-    sys.path.insert(0, str(ROOT))
-
-import streamlit as st  # noqa: E402
-
-from console.lib import auth_ui, context, header  # noqa: E402
-from launch_control.errors import LaunchControlError  # noqa: E402
+from launch_control.errors import LaunchControlError
 
 st.set_page_config(page_title="Launch Control", page_icon=":material/rocket_launch:", layout="wide")
 

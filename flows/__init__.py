@@ -1,8 +1,8 @@
 """Prefect flows: thin orchestration over ``launch_control`` (each task calls one core function).
 
-``flows.launch_day`` holds the launch-day flows (launch_day, canary_ramp, emergency_rollback,
-smoke_tests, preflight, freeze_and_tag, deploy_canary); ``flows.post_launch`` the post-launch
-monitoring and status checks; ``flows.deployments`` turns the plan's timeline into scheduled
+``launch_control.flows.launch_day`` holds the launch-day flows (launch_day, canary_ramp, emergency_rollback,
+smoke_tests, preflight, freeze_and_tag, deploy_canary); ``launch_control.flows.post_launch`` the post-launch
+monitoring and status checks; ``launch_control.flows.deployments`` turns the plan's timeline into scheduled
 deployments of both. Importing this
 package sets Prefect's quiet, offline defaults (no telemetry, no analytics) unless already set.
 """

@@ -4,7 +4,7 @@
 is preflight, freeze_and_tag, deploy_canary or canary_ramp, each with
 ``Cron("M H D MON *", timezone=plan.timeline.timezone)`` on the launch date (plus the entry's
 ``day`` offset); the post_launch_monitoring and status_check entries come from
-``flows.post_launch.post_launch_deployments`` (one deployment per monitoring phase, its schedule
+``launch_control.flows.post_launch.post_launch_deployments`` (one deployment per monitoring phase, its schedule
 bounded to the phase's window here; cron per status check); plus unscheduled ``launch-day``,
 ``emergency-rollback`` and ``smoke-tests`` deployments to run by hand. ``serve_deployments``
 serves them from this process with ``pause_on_shutdown=False`` (stopping the server must not pause the launch's
@@ -21,7 +21,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-import flows  # noqa: F401
+from launch_control import flows  # noqa: F401
 from launch_control.errors import UsageError
 from launch_control.plan.model import Plan
 
@@ -74,16 +74,15 @@ def build_deployments(
 ) -> list[Any]:
     """The deployments for the plan's timeline (see the module docstring).
 
-    ``module_entrypoints``: name each flow by module path (``flows.launch_day.preflight``) instead
+    ``module_entrypoints``: name each flow by module path (``launch_control.flows.launch_day.preflight``) instead
     of by file — what a work pool needs, since its workers import the installed ``flows`` package
     rather than reading this checkout's files (``prefect.deploy`` refuses file entrypoints
     without remote storage or an image).
     """
+    from launch_control.flows.launch_day import FLOWS_BY_ACTION, emergency_rollback, launch_day, smoke_tests
+    from launch_control.flows.post_launch import post_launch_deployments
     from prefect.deployments.runner import EntrypointType
     from prefect.schedules import Cron
-
-    from flows.launch_day import FLOWS_BY_ACTION, emergency_rollback, launch_day, smoke_tests
-    from flows.post_launch import post_launch_deployments
 
     entrypoint = {"entrypoint_type": EntrypointType.MODULE_PATH} if module_entrypoints else {}
     base = {"plan_path": plan_path, "store_url": store_url}
@@ -140,7 +139,7 @@ def phase_window_rrule(plan: Plan, phase: str, launch_date: dt.date | None = Non
     post-launch clock (``monitoring.begin``) and opened a "monitoring is blind" incident. DTSTART
     and UNTIL bound the runs to the phase's window.
     """
-    from flows.post_launch import monitoring_start
+    from launch_control.flows.post_launch import monitoring_start
 
     spec = next(p for p in plan.timeline.post_launch if p.name == phase)
     start = monitoring_start(plan, launch_date) + dt.timedelta(seconds=spec.start)
@@ -154,9 +153,8 @@ def _in_phase_window(
     plan: Plan, deployment: Any, phase: str, launch_date: dt.date | None, entrypoint: dict[str, Any]
 ) -> Any:
     """The same post-launch monitoring deployment, with its schedule bounded to the phase's window."""
+    from launch_control.flows.post_launch import post_launch_monitoring
     from prefect.schedules import RRule
-
-    from flows.post_launch import post_launch_monitoring
 
     return post_launch_monitoring.to_deployment(
         name=deployment.name,

@@ -27,7 +27,7 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 from prefect.tasks import exponential_backoff
 
-import flows  # noqa: F401  (quiet Prefect defaults before prefect is imported)
+from launch_control import flows  # noqa: F401  (quiet Prefect defaults before prefect is imported)
 from launch_control.control import operations as ops
 from launch_control.control.timeline import record_stage
 from launch_control.errors import UsageError

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import flows
+from launch_control import flows
 from launch_control.web.servers import LOOPBACK, ChildProcess, free_port, port_open, wait_for_http
 
 

@@ -1,7 +1,7 @@
 """Where Launch Control keeps its files and secrets on this machine, and the default ports.
 
 Environment variables (all optional; the embedded defaults run everything on one laptop):
-  LAUNCH_CONTROL_PLAN          plan file (default: checklist/promptforge-v3.yaml)
+  LAUNCH_CONTROL_PLAN          plan file (default: the shipped checklist/promptforge-v3.yaml)
   LAUNCH_CONTROL_DATA_DIR      data directory (default: $XDG_DATA_HOME/launch-control, i.e.
                                ~/.local/share/launch-control)
   LAUNCH_CONTROL_DATABASE_URL  store URL (default: SQLite file in the data directory)

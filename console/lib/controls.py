@@ -2,7 +2,7 @@
 
 Every action is a call to ``launch_control.control.operations`` — the same functions, audit names and
 retries as the CLI and the flows. The canary ramp starts through Prefect (``run_deployment`` of
-``flows.deployments``' canary-ramp deployment, returning at once; override the name with
+``launch_control.flows.deployments``' canary-ramp deployment, returning at once; override the name with
 ``LAUNCH_CONTROL_DEPLOYMENT_START_CANARY``) after ``operations.may_start``. Pause/resume, set
 traffic, promote and both rollbacks work with Prefect down. A gradual rollback is carried out by
 the live engine under its lease; with none running, by a ``launch-control carry-out`` process
@@ -17,7 +17,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from console.lib import prefect_ui
+from launch_control.console.lib import prefect_ui
+
 from launch_control.control import operations as ops
 from launch_control.errors import LaunchControlError
 from launch_control.plan.model import Plan

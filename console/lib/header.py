@@ -13,8 +13,8 @@ import datetime as dt
 from typing import Any
 
 import streamlit as st
+from launch_control.console.lib import context, live, optional, ui
 
-from console.lib import context, live, optional, ui
 from launch_control.plan.model import Plan
 from launch_control.store.db import Store
 

@@ -7,7 +7,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from console.lib import optional
+from launch_control.console.lib import optional
+
 from launch_control.plan.model import Plan
 from launch_control.store.db import Store
 

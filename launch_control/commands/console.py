@@ -1,7 +1,7 @@
 """``launch-control console [--port 8501] [--address 127.0.0.1]``: start the Streamlit ops console.
 
 ``start_console(port, env)`` is what ``launch-control demo`` calls: it starts
-``streamlit run console/app.py`` headless in its own process group (a ``ChildProcess``) bound to
+``streamlit run .../launch_control/console/app.py`` headless in its own process group (a ``ChildProcess``) bound to
 loopback unless told otherwise, with usage statistics off.
 """
 
@@ -18,16 +18,11 @@ LOOPBACK = "127.0.0.1"
 
 
 def app_path() -> Path:
-    """console/app.py beside the launch_control package (source checkout or editable install)."""
-    here = Path(__file__).resolve().parents[2] / "console" / "app.py"
-    if here.is_file():
-        return here
-    import importlib.util
+    """app.py of ``launch_control.console``: ``console/app.py`` in a checkout or editable install,
+    ``site-packages/launch_control/console/app.py`` from a wheel. Found without importing the console."""
+    from launch_control.plan.planfile import installed_folder
 
-    spec = importlib.util.find_spec("console")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the console package is not installed (console/app.py not found)")
-    return Path(next(iter(spec.submodule_search_locations))) / "app.py"
+    return installed_folder("launch_control.console") / "app.py"
 
 
 def console_argv(port: int = DEFAULT_PORT, address: str = LOOPBACK) -> list[str]:

@@ -1,7 +1,7 @@
 """The one place the core reaches the Prefect flows, looked up at run time so that importing
 ``launch_control`` (or ``launch_control.commands``) never imports prefect.
 
-``LAUNCH_CONTROL_FLOWS`` names the module holding the flows (default ``flows.launch_day``); it
+``LAUNCH_CONTROL_FLOWS`` names the module holding the flows (default ``launch_control.flows.launch_day``); it
 must provide ``run_canary_ramp(**parameters) -> (ok: bool, message: str)`` and
 ``resume_flow_run(flow_run_id, run_input)``.
 """
@@ -15,7 +15,7 @@ from typing import Any
 from launch_control.errors import LaunchControlError
 
 FLOWS_ENV = "LAUNCH_CONTROL_FLOWS"
-FLOWS_PACKAGE = "flows"
+FLOWS_PACKAGE = "launch_control.flows"
 DEFAULT_FLOWS = f"{FLOWS_PACKAGE}.launch_day"
 
 

@@ -25,7 +25,8 @@ PAGES = {
 @pytest.fixture(scope="session")
 def full_launch_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite file holding a whole launch (72 h of 1-minute samples), built once."""
-    from console.lib.sample_launch import write_full_launch
+    from launch_control.console.lib.sample_launch import write_full_launch
+
     from launch_control.plan.model import load_plan
     from launch_control.store.db import Store
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from console.lib.data import bucket_for, bucketed_samples, sample_span
+from launch_control.console.lib.data import bucket_for, bucketed_samples, sample_span
 
 
 def test_bucket_means_match_raw_samples(store):

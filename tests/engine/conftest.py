@@ -14,7 +14,7 @@ import pytest
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory):
 
-    from flows.server import PrefectServer, PrefectServerError
+    from launch_control.flows.server import PrefectServer, PrefectServerError
 
     server = PrefectServer(tmp_path_factory.mktemp("prefect-home"), timeout=90)
     try:

@@ -222,7 +222,8 @@ def test_prefect_ramp_flow_ends_failed_when_someone_else_rolls_back(prefect_serv
     """(b) the same through a real Prefect server: the canary-ramp flow run ends Failed, saying who."""
     import threading
 
-    from flows.launch_day import canary_ramp
+    from launch_control.flows.launch_day import canary_ramp
+
     from launch_control.store.db import utcnow
 
     rolled: dict = {}

@@ -59,7 +59,7 @@ def weight(stack) -> float:
 
 
 def test_launch_day_gate_failure_rolls_back_and_ends_failed(prefect_server, stack, plan, tmp_path, repo):
-    from flows.launch_day import launch_day
+    from launch_control.flows.launch_day import launch_day
 
     test_plan = stack_plan(plan, stack)
     path = write_plan(test_plan, tmp_path)
@@ -80,9 +80,8 @@ def test_launch_day_gate_failure_rolls_back_and_ends_failed(prefect_server, stac
 
 
 def test_go_no_go_pause_is_resumed_by_approval(prefect_server, stack, plan, tmp_path):
+    from launch_control.flows.launch_day import canary_ramp
     from prefect.flow_runs import resume_flow_run
-
-    from flows.launch_day import canary_ramp
 
     test_plan = stack_plan(plan, stack, holds=("1s", "1s", "1s"))
     path = write_plan(test_plan, tmp_path, canary={"go_no_go": True, "go_no_go_timeout": "60s"})

@@ -43,7 +43,7 @@ def sql_only_plan(tmp_path: Path) -> Path:
 
 def machine_env(tmp_path: Path, name: str, api_url: str, pg_url: str, redis_url: str) -> dict[str, str]:
     """A clean environment for one 'machine': shared server, store and Redis; its own homes."""
-    import flows
+    from launch_control import flows
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LAUNCH_CONTROL_", "PREFECT_"))}
     home = tmp_path / name
@@ -108,9 +108,10 @@ def test_schedule_on_a_work_pool_runs_on_a_worker_into_postgresql(prefect_server
         deployments = {d.name: d for d in client.read_deployments() if d.work_pool_name == pool}
     preflight = deployments["pre-launch-verification"]
     status = deployments["status-check-status-1600"]
-    assert preflight.entrypoint == "flows.launch_day.preflight"  # module path: no checkout path on the workers
+    # module path: no checkout path on the workers
+    assert preflight.entrypoint == "launch_control.flows.launch_day.preflight"
     assert preflight.parameters == {"plan_path": str(plan_path), "store_url": pg_url}
-    assert status.entrypoint == "flows.post_launch.status_check"
+    assert status.entrypoint == "launch_control.flows.post_launch.status_check"
     assert preflight.schedules[0].schedule.cron == f"0 8 {day.day} {day.month} *"
     assert preflight.schedules[0].schedule.timezone == plan.timeline.timezone
     by_hand = {f"{plan.launch_id}-launch-day", f"{plan.launch_id}-rollback", f"{plan.launch_id}-smoke"}

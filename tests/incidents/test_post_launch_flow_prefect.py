@@ -12,9 +12,9 @@ import pytest
 @pytest.mark.slow
 @pytest.mark.prefect
 def test_flows_run_under_prefect(plan, tmp_path, monkeypatch):
+    from launch_control.flows.post_launch import post_launch_monitoring, status_check
     from prefect.testing.utilities import prefect_test_harness
 
-    from flows.post_launch import post_launch_monitoring, status_check
     from launch_control.store.db import Store
     from launch_control.web.servers import free_port
 

@@ -102,7 +102,7 @@ def test_phases_follow_the_plan(plan, sqlite_store):
 
 
 def test_flow_logic_skips_outside_its_phase(plan, sqlite_store):
-    from flows.post_launch import run_phase
+    from launch_control.flows.post_launch import run_phase
 
     manager = IncidentManager(plan, sqlite_store)
     assert "has not begun" in run_phase(plan, sqlite_store, "extended", manager=manager)["skipped"]
@@ -137,7 +137,7 @@ def test_status_check_posts_and_marks_the_timeline(plan, sqlite_store, wired_env
 
 
 def test_deployments_for_three_phases_and_status_checks(plan):
-    from flows.post_launch import post_launch_deployments, schedules
+    from launch_control.flows.post_launch import post_launch_deployments, schedules
 
     specs = schedules(plan, dt.date(2025, 6, 12))
     assert {k: v["interval"] for k, v in specs.items() if "interval" in v} == {

@@ -9,8 +9,8 @@ widget state. Automatic items show their last check result and can be re-run by 
 from __future__ import annotations
 
 import streamlit as st
+from launch_control.console.lib import auth_ui, context, optional, ui
 
-from console.lib import auth_ui, context, optional, ui
 from launch_control.plan.model import ChecklistItem
 
 ctx = context.get()
@@ -33,7 +33,7 @@ def _toggle(item_id: str, key: str) -> None:
     if who is None or not who.can("tick"):  # a stale widget must not write for someone signed out
         return
     ticked = bool(st.session_state[key])
-    from console.lib import controls
+    from launch_control.console.lib import controls
 
     outcome = controls.tick(plan, store, who, item_id, ticked)
     if not outcome.ok:

@@ -5,8 +5,8 @@ degradation banner are in the header every page shows (console.lib.header)."""
 from __future__ import annotations
 
 import streamlit as st
+from launch_control.console.lib import context, ui
 
-from console.lib import context, ui
 from launch_control.ramp.rollback import ttr_words
 from launch_control.review import charts
 

@@ -7,8 +7,8 @@ import datetime as dt
 from typing import Any
 
 import streamlit as st
+from launch_control.console.lib import context, prefect_ui, ui
 
-from console.lib import context, prefect_ui, ui
 from launch_control.review.charts import gantt_figure
 
 ctx = context.get()

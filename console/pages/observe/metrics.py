@@ -15,8 +15,8 @@ import io
 from typing import Any
 
 import streamlit as st
+from launch_control.console.lib import context, data, ui
 
-from console.lib import context, data, ui
 from launch_control.review.charts import Marker, dedupe_markers, metric_figure, ttr_label
 from launch_control.store.db import Store
 

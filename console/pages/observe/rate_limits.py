@@ -5,8 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import streamlit as st
-
-from console.lib import context, ratelimits, ui
+from launch_control.console.lib import context, ratelimits, ui
 
 ctx = context.get()
 plan, store = ctx.plan, ctx.store

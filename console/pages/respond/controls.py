@@ -13,8 +13,7 @@ from __future__ import annotations
 import re
 
 import streamlit as st
-
-from console.lib import auth_ui, context, controls, optional, prefect_ui, ui
+from launch_control.console.lib import auth_ui, context, controls, optional, prefect_ui, ui
 
 ctx = context.get()
 plan, store = ctx.plan, ctx.store

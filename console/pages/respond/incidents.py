@@ -7,8 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import streamlit as st
-
-from console.lib import auth_ui, context, optional, ui
+from launch_control.console.lib import auth_ui, context, optional, ui
 
 ctx = context.get()
 plan, store = ctx.plan, ctx.store
@@ -33,7 +32,7 @@ def _act(action: str, incident_id: int) -> None:
     if who is None or not who.can("incident"):
         return
     try:
-        from console.lib import controls
+        from launch_control.console.lib import controls
 
         act = controls.ack_incident if action == "acknowledge" else controls.resolve_incident
         outcome = act(plan, store, who, incident_id, note)

@@ -13,8 +13,7 @@ import json
 from typing import Any
 
 import streamlit as st
-
-from console.lib import context, ui
+from launch_control.console.lib import context, ui
 
 MAX_EVENTS = 5000
 REASON_KEYS = ("reason", "note", "why", "error", "summary")

@@ -4,8 +4,7 @@ log, business ones entered by reviewers (verdict and note, audited); and the ove
 from __future__ import annotations
 
 import streamlit as st
-
-from console.lib import auth_ui, context, optional, ui
+from launch_control.console.lib import auth_ui, context, optional, ui
 
 ctx = context.get()
 plan, store = ctx.plan, ctx.store
