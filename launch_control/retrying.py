@@ -96,8 +96,9 @@ def _policy(
         return isinstance(exc, retry_on) and retryable(exc)
 
     def failed(state: tenacity.RetryCallState) -> None:
-        if on_failure is not None and state.outcome is not None and state.outcome.failed:
-            on_failure(state.attempt_number, state.outcome.exception())
+        error = state.outcome.exception() if state.outcome is not None and state.outcome.failed else None
+        if on_failure is not None and error is not None:
+            on_failure(state.attempt_number, error)
 
     def give_up(state: tenacity.RetryCallState) -> Any:
         last = state.outcome.exception() if state.outcome is not None else None

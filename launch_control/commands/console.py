@@ -48,7 +48,7 @@ def start_console(port: int = DEFAULT_PORT, env: dict[str, str] | None = None, *
 
     child_env = dict(os.environ if env is None else env)
     child_env.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
-    output = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL} if quiet else {}
+    output: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL} if quiet else {}
     return ChildProcess(console_argv(port, address), env=child_env, name="console", **output)
 
 

@@ -276,7 +276,8 @@ def _start_prefect(
     try:
         flows_server = seams.flows_part("server")
     except seams.FlowsUnavailable as exc:
-        return _prefect_off(say, exc)
+        _prefect_off(say, exc)
+        return None
     say("Starting a local Prefect server (first start takes ~15 s)…")
     try:
         server = flows_server.PrefectServer(
@@ -284,7 +285,8 @@ def _start_prefect(
         )
         server.start()
     except (flows_server.PrefectServerError, OSError) as exc:
-        return _prefect_off(say, exc)
+        _prefect_off(say, exc)
+        return None
     started.append(server)
     os.environ.update(server.env())
     say(f"  Prefect UI {server.api_url.removesuffix('/api')} (PREFECT_HOME {server.home})")

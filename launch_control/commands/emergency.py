@@ -191,7 +191,7 @@ class DeferredNotifier:
         if not self.compiled["hot"].get("channels"):
             return  # the plan has no notification channels: nothing to build
         from launch_control.plan.model import parse_plan
-        from launch_control.respond.notify import Notifier  # type: ignore[attr-defined]
+        from launch_control.respond.notify import Notifier
         from launch_control.store.db import Store
 
         plan = parse_plan(self.compiled["plan"], self.compiled.get("source") or "<last good plan>")

@@ -113,8 +113,8 @@ def run_start_canary(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def run_preflight_cmd(args: argparse.Namespace, ctx: Any) -> int:
-    from launch_control.control.operations import run_stage
     from launch_control.ramp.preflight import run_preflight
+    from launch_control.ramp.stages import run_stage
 
     report = run_stage(control(ctx), actor(ctx), "preflight",
                        lambda: run_preflight(ctx.plan, ctx.store, smoke_base_url=args.smoke_url, out=print))
@@ -128,8 +128,8 @@ def run_preflight_cmd(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def run_freeze(args: argparse.Namespace, ctx: Any) -> int:
-    from launch_control.control.operations import run_stage
     from launch_control.ramp.release import freeze_and_tag
+    from launch_control.ramp.stages import run_stage
 
     result = run_stage(control(ctx), actor(ctx), "freeze_and_tag",
                        lambda: freeze_and_tag(ctx.plan, ctx.store, actor=ctx.actor, repo=args.repo), ok=lambda _r: True)

@@ -201,12 +201,13 @@ def may_start(ctl: Control, *, force: bool = False, reason: str = "", run_missin
     from launch_control.ramp.preflight import preflight_blockers, run_preflight
 
     state = ctl.state()
-    if state.ramping and state.lease is not None:
+    lease = state.lease
+    if state.ramping and lease is not None:
         try:  # the lease's own test: a live heartbeat, and not a dead process on this host
-            EngineLease(ctl.store, lambda: state.lease.interval or 0.0).refuse_if_busy(state)  # type: ignore[union-attr]
+            EngineLease(ctl.store, lambda: lease.interval or 0.0).refuse_if_busy(state)
         except EngineBusy:
             raise OperationRefused(
-                f"a ramp is already running (engine pid {state.lease.pid} on {state.lease.host}); "
+                f"a ramp is already running (engine pid {lease.pid} on {lease.host}); "
                 "watch it with launch-control --monitor, or pause it with launch-control pause"
             ) from None
     if state.phase == Phase.ROLLING_BACK:
@@ -317,7 +318,7 @@ def set_traffic(ctl: Control, actor: Actor, weight: float, reason: str, *, repla
             extra["step_weight"] = {"step": state.current_step, "weight": weight, "by": actor.name}
         elif away and state.phase != Phase.PAUSED:
             fields.update(_phase(state, Phase.PAUSED))
-            why = f"traffic set to {weight:g}% by {actor} (step {state.current_step + 1} holds {step_weight:g}%)"
+            why = f"traffic set to {weight:g}% by {actor} (step {(state.current_step or 0) + 1} holds {step_weight:g}%)"
             extra["pause"] = {"by": actor.name, "reason": why, "at": _now().isoformat()}
             paused_by_this.append(True)
         fields["extra"] = extra_update(state, **extra)
@@ -327,7 +328,8 @@ def set_traffic(ctl: Control, actor: Actor, weight: float, reason: str, *, repla
                    reason=reason, replace_step=replace_step, served=served)  # fmt: skip
     message = f"canary {ctl.plan.release.version}: {weight:g}% (was {before.canary_weight:g}%)"
     if paused_by_this:
-        message += f"; the ramp is PAUSED because step {state.current_step + 1} holds {ctl.step_weight(state):g}% "
+        step = (state.current_step or 0) + 1
+        message += f"; the ramp is PAUSED because step {step} holds {ctl.step_weight(state):g}% "
         message += "(resume to go back to the step's weight, or set traffic with replace-step to make it the step's)"
     elif replace_step and state.ramping:
         message += f"; step {(state.current_step or 0) + 1} now holds {weight:g}%"

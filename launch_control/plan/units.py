@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import TypeGuard
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -91,7 +92,7 @@ SHARE_RULE = (
 )
 
 
-def _bare_number(value: object) -> bool:
+def _bare_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -102,7 +103,7 @@ def parse_duration_strict(value: object) -> float:
     """A duration as a plan file must write it: with a unit (``30s``). Only a bare 0 is accepted
     without one, because ``hold: 30`` could be meant as 30 minutes as easily as 30 seconds."""
     if _bare_number(value) and value > 0:
-        if not math.isfinite(value):  # type: ignore[arg-type]
+        if not math.isfinite(value):
             raise ValueError(f"expected a duration such as 30s, 5m or 1h, got {value!r}")
         raise ValueError(f"{value!r} has no unit; " + UNITLESS_HINT.format(value=_plain(value)))
     seconds = parse_duration(value)
@@ -121,23 +122,23 @@ def parse_fraction_strict(value: object) -> float:
     """A ratio as a plan file must write it: ``5%``; a bare number above 1 is a percentage (the
     same rule as weights), a bare number between 0 and 1 is refused as ambiguous."""
     _refuse_ambiguous_share(value)
-    if _bare_number(value) and value > 1:  # type: ignore[operator]
+    if _bare_number(value) and value > 1:
         return parse_percent(value) / 100.0
     return parse_fraction(value)
 
 
 def _refuse_ambiguous_share(value: object) -> None:
-    if _bare_number(value) and 0 < value <= 1:  # type: ignore[operator]
+    if _bare_number(value) and 0 < value <= 1:
         raise ValueError(
-            f"{value!r} is ambiguous; " + SHARE_RULE.format(pct=_plain(value * 100), value=_plain(value))  # type: ignore[operator]
+            f"{value!r} is ambiguous; " + SHARE_RULE.format(pct=_plain(value * 100), value=_plain(value))
         )
 
 
-def _plain(value: object) -> str:
+def _plain(value: float) -> str:
     """A number without exponent or trailing ``.0`` (``1e-05`` → ``0.00001``; ``30.0`` → ``30``)."""
     from decimal import Decimal
 
-    text = format(Decimal(repr(float(value))), "f")  # type: ignore[arg-type]
+    text = format(Decimal(repr(float(value))), "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 

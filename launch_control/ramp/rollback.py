@@ -287,7 +287,7 @@ def _notify(plan: Plan, store: Store, subject: str, text: str, notifier: Any) ->
         return "notifications off for this rollback", None
     try:
         if notifier is None:
-            from launch_control.respond.notify import Notifier  # type: ignore[attr-defined]
+            from launch_control.respond.notify import Notifier
 
             notifier = Notifier(plan, store)
         notifier.send("rollback", subject, text, channels=list(plan.rollback.notify) or None)

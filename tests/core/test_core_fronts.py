@@ -151,3 +151,15 @@ def test_importing_the_core_and_every_command_pulls_in_neither_prefect_nor_strea
             "print(bad); sys.exit(1 if bad else 0)")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_preflight_from_the_cli_runs_as_a_timeline_stage(quiet_plan, capsys):
+    # `launch-control preflight` imported run_stage from where it no longer lives (mypy found it).
+    from launch_control import cli as lc_cli
+
+    plan, store = quiet_plan
+    code = lc_cli.run(["preflight"])
+    out = capsys.readouterr().out
+    assert code == 1 and "preflight FAILED" in out  # nothing listens on the plan's health URL
+    marked = [e["status"] for e in store.timeline_events()]  # the plan's timeline entry of action preflight
+    assert marked == ["running", "failed"], store.timeline_events()
