@@ -15,6 +15,7 @@ VERDICT_MARK = {
     "hold": ":orange[:material/pause_circle:]",
     "pending": ":gray[:material/schedule:]",
 }
+# Streamlit markdown's named colours (:red[…]), not the report's hex palette (launch_control/review/colours.py).
 SEV_COLOUR = {"SEV-1": "red", "SEV-2": "orange", "SEV-3": "blue", "sev1": "red", "sev2": "orange", "sev3": "blue"}
 
 

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-ROLE_COLOURS = {"stable": "#1f77b4", "canary": "#ff7f0e"}
+from launch_control.review.colours import ROLE_COLOURS, SEV_COLOURS
+
 DASHES = ["solid", "dash", "dot", "dashdot"]
-SEV_COLOURS = {"sev3": "#d4a017", "sev2": "#e8590c", "sev1": "#c92a2a"}
 STATUS_COLOURS = {
     "done": "#2b8a3e",
     "running": "#1971c2",

@@ -16,11 +16,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from launch_control.plan.units import format_duration
+from launch_control.review.colours import INCIDENT_COLOURS, ROLE_COLOURS, SEV_COLOURS
 
-ROLE_COLOURS = {"stable": "#1f77b4", "canary": "#ff7f0e"}
-SEV_COLOURS = {"sev3": "#d4a017", "sev2": "#e8590c", "sev1": "#c92a2a"}
 VERDICT_COLOURS = {"pass": "#2b8a3e", "fail": "#c92a2a", "pending": "#868e96", "hold": "#f08c00"}
-INCIDENT_COLOURS = {"SEV-1": "#c92a2a", "SEV-2": "#e8590c", "SEV-3": "#d4a017"}
 OK_MARK, BAD_MARK = "<span class='ok'>{}</span>", "<span class='bad'>{}</span>"
 MAX_POINTS = 300  # per series in a chart: the file stays small for a 72-hour launch
 

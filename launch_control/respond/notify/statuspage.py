@@ -25,11 +25,13 @@ from pydantic import Field
 from launch_control.plan.settings_types import Audience, EnvName, HttpUrl, Seconds, SettingsModel, validate_settings
 from launch_control.respond.notify.base import Message, NotifyError, check_audience, http_error, setting_from_env
 
+# Our severities → Statuspage's incident impact and the affected component's status: the same maps
+# our own status page serves (launch_control.respond.statuspage), so both pages say the same.
+from launch_control.respond.statuspage import FROM_SEVERITY as COMPONENT_STATUS
+from launch_control.respond.statuspage import IMPACT, STATUS_LABELS
+
 DEFAULT_BASE_URL = "https://api.statuspage.io"
-COMPONENT_STATUSES = ("operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance")
-# Our severities → Statuspage's incident impact and the affected component's status.
-IMPACT = {"SEV-1": "critical", "SEV-2": "major", "SEV-3": "minor"}
-COMPONENT_STATUS = {"SEV-1": "major_outage", "SEV-2": "partial_outage", "SEV-3": "degraded_performance"}
+COMPONENT_STATUSES = tuple(STATUS_LABELS)
 INCIDENT_STATUS = {
     "incident.open": "investigating",
     "incident.escalate": "investigating",
