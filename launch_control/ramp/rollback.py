@@ -140,6 +140,19 @@ def _retry(
     return True, value, made[0], last[0]
 
 
+# Built only when the caller passes none, and imported then: the emergency path loads one adapter.
+def _plan_router(config: Any) -> Any:
+    from launch_control.plane.traffic import build_router
+
+    return build_router(config)
+
+
+def _plan_deployer(config: Any) -> Any:
+    from launch_control.plane.deploy import build_deployer
+
+    return build_deployer(config)
+
+
 def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
@@ -386,6 +399,18 @@ def _rollback(
 
         return tell
 
+    def adapter(name: str, what: str, config: Any, build: Callable[[Any], Any]) -> Any:
+        """The plan's router or deployer for a stage; None (the stage recorded as failed) when it cannot be built."""
+        try:
+            return build(config)
+        except Exception as exc:
+            stage(name, False, f"cannot build the plan's {what} ({config.type}): {exc}")
+            return None
+
+    def attempt(name: str, action: Callable[[], Any], share: float) -> tuple[bool, Any, int, str]:
+        """``action`` retried until ``share`` of the budget is spent: (ok, result, attempts, last error)."""
+        return _retry(action, t0 + budget * share, retrying(name, share))
+
     say(f"EMERGENCY ROLLBACK of {plan.release.product} {plan.release.version} → {target}: {reason}")
     stage("trigger", True, f"{trigger} by {actor} at {started_at.isoformat(timespec='milliseconds')}")
     result.rollback_id = _safe(
@@ -400,16 +425,9 @@ def _rollback(
     # 1. traffic — first, because every second here is users served by the bad version.
     traffic_ok, traffic_at = False, None
     if router is None:
-        try:
-            from launch_control.plane.traffic import build_router
-
-            router = build_router(plan.rollback.router)
-        except Exception as exc:
-            stage("traffic", False, f"cannot build the plan's router ({plan.rollback.router.type}): {exc}")
+        router = adapter("traffic", "router", plan.rollback.router, _plan_router)
     if router is not None:
-        ok, _, attempts, error = _retry(
-            lambda: router.set_weight(0), t0 + budget * TRAFFIC_SHARE, retrying("traffic", TRAFFIC_SHARE)
-        )
+        ok, _, attempts, error = attempt("traffic", lambda: router.set_weight(0), TRAFFIC_SHARE)
         if ok:
             traffic_ok, traffic_at = True, utcnow()
             via = getattr(router, "name", "router")
@@ -423,16 +441,9 @@ def _rollback(
     # 2. deploy — stable back on the known-good version (idempotent: already there is fine).
     deploy_ok, deployed_at = False, None
     if deployer is None:
-        try:
-            from launch_control.plane.deploy import build_deployer
-
-            deployer = build_deployer(plan.rollback.deployer)
-        except Exception as exc:
-            stage("deploy", False, f"cannot build the plan's deployer ({plan.rollback.deployer.type}): {exc}")
+        deployer = adapter("deploy", "deployer", plan.rollback.deployer, _plan_deployer)
     if deployer is not None:
-        ok, detail, attempts, error = _retry(
-            lambda: deployer.deploy("stable", target), t0 + budget * DEPLOY_SHARE, retrying("deploy", DEPLOY_SHARE)
-        )
+        ok, detail, attempts, error = attempt("deploy", lambda: deployer.deploy("stable", target), DEPLOY_SHARE)
         if ok:
             deploy_ok, deployed_at = True, utcnow()
             stage("deploy", True, str(detail), attempts)

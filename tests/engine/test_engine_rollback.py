@@ -163,3 +163,25 @@ def test_named_target_version_goes_to_the_deployer(rb_plan, sqlite_store):
     )
     assert result.ok and deployer.calls == [("stable", "v2.8.1")]
     assert sqlite_store.rollbacks()[-1]["target_version"] == "v2.8.1"
+
+
+def test_adapters_that_cannot_be_built_fail_their_stage_and_the_next_stage_still_runs(rb_plan, sqlite_store,
+                                                                                     monkeypatch):
+    import launch_control.plane.deploy as deploy
+    import launch_control.plane.traffic as traffic
+
+    def broken(config):
+        raise RuntimeError("admin API credentials missing")
+
+    monkeypatch.setattr(traffic, "build_router", broken)
+    result = emergency_rollback(rb_plan, sqlite_store, reason="r", actor="a", out=io.StringIO(), notifier=False)
+    stages = {s.name: s for s in result.stages}
+    assert not result.ok
+    assert not stages["traffic"].ok
+    assert stages["traffic"].detail == "cannot build the plan's router (noop): admin API credentials missing"
+    assert stages["deploy"].ok  # the plan's noop deployer was built and ran
+    monkeypatch.setattr(deploy, "build_deployer", broken)
+    result = emergency_rollback(rb_plan, sqlite_store, reason="r", actor="a", out=io.StringIO(), notifier=False)
+    stages = {s.name: s for s in result.stages}
+    assert stages["deploy"].detail == "cannot build the plan's deployer (noop): admin API credentials missing"
+    assert "traffic, deploy, verify failed" in result.message
