@@ -1,5 +1,7 @@
 """Print import cycles among launch_control's modules (module-level imports only: imports inside
 functions and under ``if TYPE_CHECKING:`` do not run at import time). Exit 1 if there is one.
+The layers over the core, console/ and flows/, are walked under the names they install as
+(``launch_control.console``, ``launch_control.flows``; setup.py maps them).
 
     .venv/bin/python scripts/import_cycles.py          # module-level imports (what CI enforces)
     .venv/bin/python scripts/import_cycles.py --all    # function-local imports too
@@ -13,10 +15,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "launch_control"
+# folder -> the package name it installs as (setup.py's package_dir)
+PACKAGES = {
+    PACKAGE: "launch_control",
+    ROOT / "console": "launch_control.console",
+    ROOT / "flows": "launch_control.flows",
+}
 
 
 def module_name(path: Path) -> str:
-    parts = path.relative_to(ROOT).with_suffix("").parts
+    folder = next(f for f in PACKAGES if path.is_relative_to(f))
+    parts = (PACKAGES[folder], *path.relative_to(folder).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -98,7 +107,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def graph_of(include_local: bool = False) -> dict[str, set[str]]:
-    paths = sorted(PACKAGE.rglob("*.py"))
+    paths = sorted(p for folder in PACKAGES for p in folder.rglob("*.py"))
     modules = {module_name(p) for p in paths}
     return {module_name(p): imports(p, modules, include_local) for p in paths}
 
