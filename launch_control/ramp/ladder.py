@@ -36,14 +36,21 @@ from launch_control.ramp.bets import LAMBDAS, _logmix, _phi
 SLACK = 1.025
 
 
-def _slow_counts(buckets: list[tuple[float, int]], bounds: list[float]) -> list[float]:
-    """Requests slower than each of ``bounds`` (bounds of the histogram: exact, no interpolation)."""
+def _slow_counts(buckets: list[tuple[float, int]], bounds: list[float], *, stable: bool = False) -> list[float]:
+    """Requests slower than each of ``bounds`` (bounds of the histogram: exact, no interpolation).
+
+    A bound the histogram lacks (its buckets changed mid-step) is read at the conservative
+    neighbour: for the canary the next bound up (fewer slow requests), for stable's references the
+    next bound down (more slow requests).
+    """
     total = float(buckets[-1][1])
     at = {float(b): float(c) for b, c in buckets}
     out = []
     for bound in bounds:
         count = at.get(bound)
-        if count is None:  # not one of this histogram's bounds: the first bound at or above it
+        if count is None and stable:
+            count = max((float(c) for b, c in buckets if float(b) <= bound * (1 + 1e-9)), default=0.0)
+        elif count is None:
             count = next((float(c) for b, c in buckets if float(b) >= bound * (1 - 1e-9)), total)
         out.append(total - count)
     return out
@@ -70,7 +77,7 @@ class LadderTest:
         total = float(stable_buckets[-1][1])
         finite = [float(b) for b, _ in stable_buckets if not math.isinf(float(b))]
         rungs = []
-        for b, slow in zip(finite, _slow_counts(stable_buckets, finite), strict=True):
+        for b, slow in zip(finite, _slow_counts(stable_buckets, finite, stable=True), strict=True):
             share = slow / total
             if not max(slowest, 1.0 / total) <= share <= fastest:
                 continue
@@ -90,7 +97,7 @@ class LadderTest:
             return
         m = len(self.rungs)
         canary_score = sum(_slow_counts(canary_buckets, [b for b, _ in self.rungs])) / m
-        slow = _slow_counts(stable_buckets, [r for _, r in self.rungs])
+        slow = _slow_counts(stable_buckets, [r for _, r in self.rungs], stable=True)
         self.excess += canary_score - nc * sum(slow) / (m * ns)
         self.canary_n += nc
         self.stable_n += ns

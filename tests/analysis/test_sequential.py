@@ -353,3 +353,12 @@ def test_the_ladder_resumes_with_the_same_evidence():
     assert resumed.ladder.rungs == test.ladder.rungs
     assert resumed.log_evidence_fail() == pytest.approx(test.log_evidence_fail())
     assert test.ladder.log_evidence_fail() > -math.inf
+
+
+def test_the_ladder_reads_a_missing_bound_on_the_conservative_side():
+    from launch_control.ramp.ladder import _slow_counts
+
+    buckets = [(0.1, 10), (0.2, 50), (0.4, 90), (math.inf, 100)]
+    assert _slow_counts(buckets, [0.2, 0.4]) == [50.0, 10.0]  # bounds it has: exact
+    assert _slow_counts(buckets, [0.3]) == [10.0]  # the canary: the next bound up, fewer slow
+    assert _slow_counts(buckets, [0.3], stable=True) == [50.0]  # stable's reference: the next down, more slow
