@@ -11,7 +11,7 @@ number of seconds (adapters are also built from Python); URLs need a scheme and 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
@@ -62,8 +62,14 @@ def problems(model: type[BaseModel], settings: Mapping[str, Any] | None) -> list
     return []
 
 
-def validate_settings(model: type[BaseModel], settings: Mapping[str, Any] | None, what: str) -> None:
-    """Raise ``UsageError`` naming ``what`` and every bad field when ``settings`` do not fit."""
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_settings(model: type[M], settings: Mapping[str, Any] | None, what: str) -> M:
+    """The parsed settings; ``UsageError`` naming ``what`` and every bad field when they do not fit.
+
+    Unknown and missing settings are refused here (with the model's hints), so a ``build`` needs no
+    checks of its own for them."""
     found = problems(model, settings)
     if found:
         said = []
@@ -73,6 +79,15 @@ def validate_settings(model: type[BaseModel], settings: Mapping[str, Any] | None
             else:
                 said.append(message if where in message else f"{where}: {message}")
         raise UsageError(f"{what}: " + "; ".join(said))
+    return model.model_validate(dict(settings or {}))
+
+
+def required(value: Any, message: str, error: type[Exception] = UsageError) -> Any:
+    """``value`` when it is set (not None or empty); else ``error(message)``: what an adapter needs at
+    build time that its Settings model cannot promise — a token from the environment, a non-empty path."""
+    if value is None or value == "" or value == [] or value == {}:
+        raise error(message)
+    return value
 
 
 def check_adapters(plan: Any) -> list[tuple[str, str]]:

@@ -112,6 +112,34 @@ def test_vercel_needs_a_token(monkeypatch):
         build_deployer({"type": "vercel", "project": "prj_1"})
 
 
+@pytest.mark.parametrize(
+    ("config", "said"),
+    [
+        ({"type": "gateway"}, "gateway deployer: the gateway deployer needs 'url'"),
+        ({"type": "gateway", "url": "http://127.0.0.1:1", "tokn": "x"}, "unknown setting 'tokn' (known: "),
+        ({"type": "vercel", "token": "t"}, "vercel deployer: the vercel deployer needs 'project'"),
+        ({"type": "vercel", "project": "prj_1", "token": "t", "team": "x"}, "unknown setting 'team'"),
+        ({"type": "command", "run": ["true"], "shell": True}, "unknown setting 'shell'"),
+        ({"type": "noop", "anything": 1}, "noop deployer: unknown setting 'anything'"),
+    ],
+)
+def test_deployer_settings_are_checked_once_with_the_settings_model_words(config, said):
+    with pytest.raises(UsageError) as caught:
+        build_deployer(config)
+    assert said in str(caught.value)
+
+
+def test_a_required_setting_that_is_empty_is_refused_with_its_hint(tmp_path):
+    from launch_control.plan.settings_types import required
+    from launch_control.plane.traffic import build_router
+
+    assert required("x", "never said") == "x"
+    with pytest.raises(UsageError, match="nginx router: set config_path: the include file the router owns"):
+        build_router({"type": "nginx", "config_path": "", "stable": "a:1", "canary": "b:1"})
+    with pytest.raises(KeyError, match="no token"):
+        required({}, "no token", KeyError)
+
+
 # --- preflight -------------------------------------------------------------------------------------------
 
 

@@ -89,16 +89,9 @@ class Settings(SettingsModel):
 
 
 def build(settings: dict[str, Any], **_context: Any) -> CommandDeployer:
-    validate_settings(Settings, settings, "command deployer")
-    settings = dict(settings)
-    if "run" not in settings:
-        raise ValueError("the command deployer needs 'run', e.g. run: ['./deploy.sh', '{role}', '{version}']")
-    run = _argv(settings.pop("run"), "run")
-    current = _argv(settings.pop("current"), "current") if settings.get("current") else None
-    settings.pop("current", None)
-    timeout = parse_duration(settings.pop("timeout", 60.0))
-    cwd = settings.pop("cwd", None)
-    env = {str(k): str(v) for k, v in (settings.pop("env", None) or {}).items()}
-    if settings:
-        raise ValueError(f"unknown settings {sorted(settings)}; known: run, current, timeout, cwd, env")
-    return CommandDeployer(run, timeout=timeout, cwd=cwd, env=env, current=current)
+    validate_settings(Settings, settings, "command deployer")  # refuses a missing run, unknown settings
+    run = _argv(settings["run"], "run")
+    current = _argv(settings["current"], "current") if settings.get("current") else None
+    timeout = parse_duration(settings.get("timeout", 60.0))
+    env = {str(k): str(v) for k, v in (settings.get("env") or {}).items()}
+    return CommandDeployer(run, timeout=timeout, cwd=settings.get("cwd"), env=env, current=current)

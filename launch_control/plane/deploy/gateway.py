@@ -78,15 +78,6 @@ class Settings(SettingsModel):
 
 
 def build(settings: dict[str, Any], **context: Any) -> GatewayDeployer:
-    validate_settings(Settings, settings, "gateway deployer")
-    settings = dict(settings)
-    url = settings.pop("url", None)
-    if not url:
-        raise ValueError("the gateway deployer needs 'url' (the gateway's base URL)")
-    token = resolve_token(settings)
-    settings.pop("token", None)
-    settings.pop("token_env", None)
-    timeout = parse_duration(settings.pop("timeout", 2.0))
-    if settings:
-        raise ValueError(f"unknown settings {sorted(settings)}; known: url, token, token_env, timeout")
-    return GatewayDeployer(url, token, timeout, transport=context.get("transport"))
+    validate_settings(Settings, settings, "gateway deployer")  # refuses a missing url, unknown settings
+    timeout = parse_duration(settings.get("timeout", 2.0))
+    return GatewayDeployer(settings["url"], resolve_token(settings), timeout, transport=context.get("transport"))

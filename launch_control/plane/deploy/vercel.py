@@ -14,13 +14,13 @@ Settings: ``project`` (id or name), ``token`` / ``token_env`` (default ``VERCEL_
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 from pydantic import Field
 
 from launch_control.errors import DeployerError
-from launch_control.plan.settings_types import EnvName, HttpUrl, Seconds, SettingsModel, validate_settings
+from launch_control.plan.settings_types import EnvName, HttpUrl, Seconds, SettingsModel, required, validate_settings
 from launch_control.plan.units import parse_duration
 from launch_control.plane.deploy.base import check_role
 
@@ -120,6 +120,7 @@ def _message(response: httpx.Response) -> str:
 
 
 class Settings(SettingsModel):
+    hints: ClassVar[dict[str, str]] = {"project": "the vercel deployer needs 'project' (project id or name)"}
     project: str = Field(min_length=1)
     token: str | None = None
     token_env: EnvName = "VERCEL_TOKEN"
@@ -131,29 +132,20 @@ class Settings(SettingsModel):
 
 
 def build(settings: dict[str, Any], **context: Any) -> VercelDeployer:
-    validate_settings(Settings, settings, "vercel deployer")
-    settings = dict(settings)
-    project = settings.pop("project", None)
-    if not project:
-        raise ValueError("the vercel deployer needs 'project' (project id or name)")
-    token = settings.pop("token", None)
-    token_env = settings.pop("token_env", "VERCEL_TOKEN")
-    token = token or os.environ.get(token_env)
-    if not token:
-        raise ValueError(f"the vercel deployer needs a token: set {token_env} (or token_env in the plan)")
-    deployer = VercelDeployer(
-        str(project),
+    validate_settings(Settings, settings, "vercel deployer")  # refuses a missing project, unknown settings
+    token_env = settings.get("token_env", "VERCEL_TOKEN")
+    token = required(
+        settings.get("token") or os.environ.get(token_env),
+        f"the vercel deployer needs a token: set {token_env} (or token_env in the plan)",
+        ValueError,
+    )
+    return VercelDeployer(
+        str(settings["project"]),
         str(token),
-        team_id=settings.pop("team_id", None),
-        version_key=str(settings.pop("version_key", "githubCommitRef")),
-        deployments={str(k): str(v) for k, v in (settings.pop("deployments", None) or {}).items()},
-        api_url=str(settings.pop("api_url", API_URL)),
-        timeout=parse_duration(settings.pop("timeout", 10.0)),
+        team_id=settings.get("team_id"),
+        version_key=str(settings.get("version_key", "githubCommitRef")),
+        deployments={str(k): str(v) for k, v in (settings.get("deployments") or {}).items()},
+        api_url=str(settings.get("api_url", API_URL)),
+        timeout=parse_duration(settings.get("timeout", 10.0)),
         transport=context.get("transport"),
     )
-    if settings:
-        raise ValueError(
-            f"unknown settings {sorted(settings)}; known: project, token, token_env, team_id, version_key, "
-            "deployments, api_url, timeout"
-        )
-    return deployer

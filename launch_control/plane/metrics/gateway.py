@@ -230,9 +230,6 @@ class Settings(SettingsModel):
 
 def build(settings: dict[str, Any], **context: Any) -> GatewayMetrics:
     validate_settings(Settings, settings, "gateway metric source")
-    known = {"url", "timeout", "upstreams", "probes"}
-    if unknown := set(settings) - known:
-        raise UsageError(f"gateway metric source: unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
     upstreams = settings.get("upstreams") or {}
     if not isinstance(upstreams, Mapping) or set(upstreams) - set(ROLES):
         raise UsageError("gateway metric source: upstreams must be {stable: url, canary: url}")

@@ -174,9 +174,6 @@ class Settings(SettingsModel):
 
 def build(settings: dict[str, Any], **context: Any) -> ProbeSource:
     validate_settings(Settings, settings, "probe metric source")
-    known = {"urls", "count", "timeout", "headers"}
-    if unknown := set(settings) - known:
-        raise UsageError(f"probe metric source: unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
     urls = parse_urls(settings.get("urls") or context.get("probes") or [])
     count = int(settings.get("count", 1))
     if count < 1:

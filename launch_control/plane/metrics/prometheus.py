@@ -147,11 +147,6 @@ class Settings(SettingsModel):
 
 def build(settings: dict[str, Any], **context: Any) -> PrometheusSource:
     validate_settings(Settings, settings, "prometheus metric source")
-    known = {"url", "queries", "timeout", "headers"}
-    if unknown := set(settings) - known:
-        raise UsageError(f"prometheus metric source: unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
-    if not settings.get("url"):
-        raise UsageError("prometheus metric source: no url given; set url: http://<prometheus>:9090")
     overrides = settings.get("queries") or {}
     if not isinstance(overrides, Mapping):
         raise UsageError("prometheus metric source: queries must be {metric: PromQL}")

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from launch_control.config import resolve_token
-from launch_control.errors import RouterError, UsageError
+from launch_control.errors import RouterError
 from launch_control.plan.settings_types import EnvName, HttpUrl, Seconds, SettingsModel, validate_settings
 from launch_control.plan.units import parse_duration
 from launch_control.plane.traffic.base import check_percent
@@ -120,9 +120,6 @@ class Settings(SettingsModel):
 
 def build(settings: dict[str, Any], **context: Any) -> GatewayRouter:
     validate_settings(Settings, settings, "gateway router")
-    known = {"url", "token", "token_env", "timeout"}
-    if unknown := set(settings) - known:
-        raise UsageError(f"gateway router: unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
     return GatewayRouter(
         str(settings.get("url") or DEFAULT_URL),
         resolve_token(settings),

@@ -44,7 +44,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from launch_control.errors import RouterError, UsageError
-from launch_control.plan.settings_types import HttpUrl, Seconds, SettingsModel, validate_settings
+from launch_control.plan.settings_types import HttpUrl, Seconds, SettingsModel, required, validate_settings
 from launch_control.plan.units import parse_duration
 from launch_control.plane.traffic.base import check_percent
 
@@ -316,26 +316,7 @@ class Settings(SettingsModel):
 
 def build(settings: dict[str, Any], **context: Any) -> NginxRouter:
     validate_settings(Settings, settings, "nginx router")
-    known = {
-        "config_path",
-        "stable",
-        "canary",
-        "nginx",
-        "conf",
-        "prefix",
-        "pid_file",
-        "name",
-        "split_key",
-        "keepalive",
-        "health_url",
-        "timeout",
-    }
-    if unknown := set(settings) - known:
-        raise UsageError(f"nginx router: unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
-    if not settings.get("config_path"):
-        raise UsageError(
-            "nginx router: set config_path: the include file the router owns (e.g. /etc/nginx/conf.d/launch-split.conf)"
-        )
+    required(settings.get("config_path"), f"nginx router: {Settings.hints['config_path']}")
     name = str(settings.get("name", "launch"))
     if not _NAME.fullmatch(name):
         raise UsageError(f"nginx router: name {name!r} must be letters, digits and _ (an nginx identifier)")

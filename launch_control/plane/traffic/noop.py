@@ -17,7 +17,6 @@ from typing import Any
 
 from pydantic import Field
 
-from launch_control.errors import UsageError
 from launch_control.plan.settings_types import SettingsModel, validate_settings
 from launch_control.plane.traffic.base import check_percent
 
@@ -73,9 +72,6 @@ class Settings(SettingsModel):
 
 def build(settings: dict[str, Any], **context: Any) -> NoopRouter:
     validate_settings(Settings, settings, "noop router")
-    known = {"initial", "healthy"}
-    if unknown := set(settings) - known:
-        raise UsageError(f"noop router: unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
     return NoopRouter(
         float(settings.get("initial", 0.0)),
         healthy=bool(settings.get("healthy", True)),
