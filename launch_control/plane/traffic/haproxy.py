@@ -244,5 +244,4 @@ frontend launch
 
 
 def build(settings: dict[str, Any], **context: Any) -> HAProxyRouter:
-    validate_settings(Settings, settings, "haproxy router")
-    return HAProxyRouter(Settings.model_validate(settings))
+    return HAProxyRouter(validate_settings(Settings, settings, "haproxy router"))

@@ -319,8 +319,7 @@ def _retry_after(response: httpx.Response, default: float) -> float:
 
 
 def build(settings: dict[str, Any], **context: Any) -> VercelRouter:
-    validate_settings(Settings, settings, "vercel router")
-    parsed = Settings.model_validate(settings)
+    parsed = validate_settings(Settings, settings, "vercel router")
     plan = context.get("plan")
     if parsed.stages is None and plan is not None:
         parsed = Settings.model_validate({**settings, "stages": [step.weight for step in plan.canary.steps]})
