@@ -33,6 +33,7 @@ from launch_control.errors import LaunchControlError, RouterError, UsageError
 
 if TYPE_CHECKING:
     from launch_control.plan.model import Plan
+    from launch_control.plane.traffic.base import TrafficRouter
     from launch_control.store.db import Store
 
 ROUTER_ATTEMPTS = 3
@@ -82,14 +83,15 @@ class OpResult:
 class Control:
     """What the operations act on: the plan, the store, and the plan's router (built on first use)."""
 
-    def __init__(self, plan: Plan, store: Store, *, router: Any = None, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, plan: Plan, store: Store, *, router: TrafficRouter | None = None,
+                 sleep: Callable[[float], None] = time.sleep):
         self.plan, self.store = plan, store
         self._router = router
         self._incidents: Any = None
         self.sleep = sleep
 
     @property
-    def router(self) -> Any:
+    def router(self) -> TrafficRouter:
         if self._router is None:
             from launch_control.plane.traffic import build_router
 

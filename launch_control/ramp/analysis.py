@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from launch_control.plan.metrics import (
     CATALOGUE,
@@ -73,7 +73,7 @@ class Verdict:
 # --- formatting --------------------------------------------------------------------------------------
 
 
-def _usable(value: float | None) -> bool:
+def _usable(value: float | None) -> TypeGuard[float]:
     return value is not None and isinstance(value, (int, float)) and math.isfinite(value)
 
 
@@ -106,7 +106,7 @@ def classify(metric: str, value: float | None, analysis: Any) -> str | None:
     threshold = analysis.metrics.get(metric)
     if threshold is None or not _usable(value):
         return None
-    level = threshold.breached(float(value))  # type: ignore[arg-type]
+    level = threshold.breached(float(value))
     return _LEVELS.get(level) if level else None
 
 

@@ -169,9 +169,13 @@ def _parse_time(text: Any, where: str) -> dt.datetime:
         raise UsageError(f"{where}: 'at' must be an ISO time such as 2025-06-01T09:00:00+00:00, got {text!r}") from None
 
 
-def _parse_number(text: Any, where: str, name: str, *, optional: bool = False) -> float | None:
-    if optional and (text is None or str(text).strip() == ""):
+def _optional_number(text: Any, where: str, name: str) -> float | None:
+    if text is None or str(text).strip() == "":
         return None
+    return _parse_number(text, where, name)
+
+
+def _parse_number(text: Any, where: str, name: str) -> float:
     try:
         value = float(text)
     except (TypeError, ValueError):
@@ -188,14 +192,14 @@ def _row(item: Mapping[str, Any], where: str) -> Row:
     version = str(item["version"])
     if version not in ROLES:
         raise UsageError(f"{where}: version must be one of {', '.join(ROLES)} (got {version!r})")
-    step = _parse_number(item.get("step"), where, "step", optional=True)
+    step = _optional_number(item.get("step"), where, "step")
     return Row(
         at=_parse_time(item["at"], where),
         version=version,
         metric=str(item["metric"]),
-        value=_parse_number(item["value"], where, "value"),  # type: ignore[arg-type]
+        value=_parse_number(item["value"], where, "value"),
         step=None if step is None else int(step),
-        weight=_parse_number(item.get("weight"), where, "weight", optional=True),
+        weight=_optional_number(item.get("weight"), where, "weight"),
     )
 
 

@@ -25,7 +25,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from launch_control.control import operations as ops
 from launch_control.control.lease import EngineBusy, EngineLease, LeaseLost, pid_alive
@@ -38,7 +38,14 @@ from launch_control.store.db import utcnow
 
 if TYPE_CHECKING:
     from launch_control.plan.model import CanaryStep, Plan
+    from launch_control.plane.deploy.base import Deployer
+    from launch_control.plane.metrics.base import MetricSource
+    from launch_control.plane.traffic.base import TrafficRouter
+    from launch_control.ramp.analysis import Gate, Verdict
+    from launch_control.ramp.observations import Observation
     from launch_control.ramp.rollback import RollbackResult
+    from launch_control.respond.incidents import IncidentManager
+    from launch_control.respond.notify import Notifier
     from launch_control.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -70,7 +77,7 @@ class _Ended(Exception):  # noqa: N818 — a signal inside the engine, not an er
         self.final = final
 
 
-def _default_gate(plan: Plan) -> Any:
+def _default_gate(plan: Plan) -> Gate:
     from launch_control.ramp.analysis import Gate
 
     return Gate(plan.analysis)
@@ -84,17 +91,17 @@ class Engine:
         plan: Plan,
         store: Store,
         *,
-        router: Any = None,
-        source: Any = None,
-        gate: Any = None,
+        router: TrafficRouter | None = None,
+        source: MetricSource | None = None,
+        gate: Gate | None = None,
         time_scale: float | None = None,
         actor: str = "engine",
         clock: Clock | None = None,
         approver: Callable[[int, CanaryStep], Approval] | None = None,
         rollback: Callable[..., RollbackResult] | None = None,
-        deployer: Any = None,
-        incidents: Any = None,
-        notifier: Any = None,
+        deployer: Deployer | None = None,
+        incidents: IncidentManager | None = None,
+        notifier: Notifier | None = None,
         out: Callable[[str], None] | None = None,
         auto_rollback: bool = True,
         min_interval: float | None = None,
@@ -108,8 +115,8 @@ class Engine:
         self._deployer = deployer
         self._rollback_fn = rollback
         self.approver = approver
-        self._incidents = incidents
-        self._notifier = notifier
+        self._incidents: IncidentManager | Literal[False] | None = incidents  # False: could not be built
+        self._notifier: Notifier | Literal[False] | None = notifier
         self.out = out or (lambda line: log.info("%s", line))
         self._incident_rollback: RampResult | None = None
         # False (the Prefect flows): a needed rollback ends with outcome "rollback_needed" and the
@@ -144,7 +151,7 @@ class Engine:
         return self.plan.canary.steps[step].hold / self.time_scale
 
     @property
-    def router(self) -> Any:
+    def router(self) -> TrafficRouter:
         if self.ctl._router is None:
             from launch_control.plane.traffic import build_router
 
@@ -154,7 +161,7 @@ class Engine:
         return self.ctl._router
 
     @property
-    def source(self) -> Any:
+    def source(self) -> MetricSource:
         if self._source is None:
             from launch_control.plane.metrics import build_source
 
@@ -162,13 +169,13 @@ class Engine:
         return self._source
 
     @property
-    def gate(self) -> Any:
+    def gate(self) -> Gate:
         if self._gate is None:
             self._gate = _default_gate(self.plan)
         return self._gate
 
     @property
-    def notifier(self) -> Any:
+    def notifier(self) -> Notifier | None:
         if self._notifier is None:
             try:
                 from launch_control.respond.notify import Notifier
@@ -180,7 +187,7 @@ class Engine:
         return self._notifier or None
 
     @property
-    def incidents(self) -> Any:
+    def incidents(self) -> IncidentManager | None:
         if self._incidents is None:
             try:
                 from launch_control.respond.incidents import IncidentManager
@@ -436,7 +443,7 @@ class Engine:
         return state
 
     def _judge(self, step: int, weight: float, *, state: LaunchState | None = None,
-               served: float | None = None) -> tuple[Any, Any]:  # fmt: skip
+               served: float | None = None) -> tuple[Verdict, Observation]:  # fmt: skip
         from launch_control.ramp.engine_parts import judge_interval
 
         return judge_interval(self, step, weight, state=state, served=served)
@@ -457,8 +464,9 @@ class Engine:
         approver = self.approver or StoreApprover(self.store, self.clock, poll=min(1.0, self.interval),
                                                   heartbeat=self.heartbeat)  # fmt: skip
         answer = approver(step, self.plan.canary.steps[step])
-        if ended_by_other(self.store.launch_state()) is not None:
-            raise _Ended(ended_by_other(self.store.launch_state()))  # type: ignore[arg-type]
+        ended = ended_by_other(self.store.launch_state())
+        if ended is not None:
+            raise _Ended(ended)
         self._write(("engine.go" if answer.approved else "engine.no_go", {"step": step, "by": answer.by,
                      "note": answer.note}), phase=Phase.RAMPING, awaiting_approval=None)  # fmt: skip
         return answer

@@ -16,6 +16,8 @@ from launch_control.ramp.observations import Observation
 from launch_control.store.db import utcnow
 
 if TYPE_CHECKING:
+    from launch_control.plan.model import CanaryStep
+    from launch_control.ramp.analysis import Verdict
     from launch_control.ramp.engine import Clock, Engine
     from launch_control.ramp.rollback import RollbackResult
     from launch_control.store.db import Store
@@ -85,7 +87,7 @@ class StoreApprover:
         self.store, self.clock, self.poll, self.timeout = store, clock or Clock(), poll, timeout
         self.heartbeat = heartbeat
 
-    def __call__(self, step: int, canary_step: Any) -> Approval:
+    def __call__(self, step: int, canary_step: CanaryStep) -> Approval:
         since = utcnow()
         deadline = self.clock.now() + (self.timeout if self.timeout is not None else 3600.0)
         while self.clock.now() < deadline:
@@ -109,7 +111,7 @@ class StoreApprover:
 
 def judge_interval(
     engine: Engine, step: int, weight: float, *, state: LaunchState | None = None, served: float | None = None
-) -> tuple[Any, Observation]:
+) -> tuple[Verdict, Observation]:
     """Observe one interval, judge it, record samples and the decision at the weight really served."""
     try:
         obs = engine.source.observe(engine.interval)

@@ -27,6 +27,7 @@ what makes one score test worth having.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from launch_control.ramp.bets import LAMBDAS, _logmix, _phi
 
@@ -36,7 +37,7 @@ from launch_control.ramp.bets import LAMBDAS, _logmix, _phi
 SLACK = 1.025
 
 
-def _slow_counts(buckets: list[tuple[float, int]], bounds: list[float], *, stable: bool = False) -> list[float]:
+def _slow_counts(buckets: list[tuple[float, float]], bounds: list[float], *, stable: bool = False) -> list[float]:
     """Requests slower than each of ``bounds`` (bounds of the histogram: exact, no interpolation).
 
     A bound the histogram lacks (its buckets changed mid-step) is read at the conservative
@@ -68,8 +69,11 @@ class LadderTest:
         self.stable_slow: list[float] = []  # pooled stable requests slower than each r
         self._stable_psi = [0.0] * len(LAMBDAS)  # sum_k n_sk * phi(l n_ck / n_sk): stable's share (Bennett)
 
-    def choose(  # type: ignore[no-untyped-def]
-        self, stable_buckets: list[tuple[float, int]], reference, quantiles: tuple[float, ...]
+    def choose(
+        self,
+        stable_buckets: list[tuple[float, float]],
+        reference: Callable[[float], float],
+        quantiles: tuple[float, ...],
     ) -> None:
         """Fix the rungs for the step from stable's histogram: every bound between stable's lowest and
         highest of ``quantiles`` (p50 … p99) with a tight reference; ``reference(b)`` is the ideal r."""
@@ -89,7 +93,7 @@ class LadderTest:
         self.rungs = rungs if len(rungs) >= 3 else []
         self.stable_slow = [0.0] * len(self.rungs)
 
-    def update(self, canary_buckets: list[tuple[float, int]], stable_buckets: list[tuple[float, int]]) -> None:
+    def update(self, canary_buckets: list[tuple[float, float]], stable_buckets: list[tuple[float, float]]) -> None:
         if not self.rungs:
             return
         nc, ns = float(canary_buckets[-1][1]), float(stable_buckets[-1][1])

@@ -13,7 +13,7 @@ from launch_control.ramp.ladder import LadderTest
 from launch_control.ramp.sequential import StreamResult, TwoStreamTest
 
 
-def cumulative_at(buckets: list[tuple[float, int]] | list[list[float]], x: float) -> float | None:
+def cumulative_at(buckets: list[tuple[float, float]] | list[list[float]], x: float) -> float | None:
     """How many requests took <= x seconds, from a cumulative histogram [(upper bound, count ≤ bound)].
 
     Between two bounds the count is interpolated linearly in log(latency) (below the first bound,
@@ -37,7 +37,7 @@ def cumulative_at(buckets: list[tuple[float, int]] | list[list[float]], x: float
     return prev_count
 
 
-def reference_bound(buckets: list[tuple[float, int]] | list[list[float]], quantile: float = 0.95) -> float | None:
+def reference_bound(buckets: list[tuple[float, float]] | list[list[float]], quantile: float = 0.95) -> float | None:
     """The finite histogram bound nearest the given quantile, judged by the share slower than it.
 
     With coarse buckets (0.25, 0.5, 1, 2.5 s …) the bound just above p95 may see under 1 % of
@@ -171,7 +171,7 @@ class LatencyTest:
     def _pair(self, anchor: float, bounds: list[float]) -> tuple[float, float] | None:
         """(b, r) near ``anchor`` with the smallest ratio b / r: the tightest exact test available."""
         i = bounds.index(anchor)
-        best: tuple[tuple[float, int], float, float] | None = None
+        best: tuple[tuple[float, float], float, float] | None = None
         for j in range(max(0, i - 1), min(len(bounds), i + 3)):  # the anchor and its neighbours
             b = bounds[j]
             r = self._at_or_below(self.reference(b, self.tolerance), bounds)
@@ -179,7 +179,7 @@ class LatencyTest:
                 best = ((b / r, abs(j - i)), b, r)
         return None if best is None else (best[1], best[2])
 
-    def _choose_bounds(self, stable_buckets: list[tuple[float, int]]) -> None:
+    def _choose_bounds(self, stable_buckets: list[tuple[float, float]]) -> None:
         finite = [float(b) for b, _ in stable_buckets if not math.isinf(float(b))]
         # p95 first, so a pair it shares with a neighbour carries its name; then from the tail down
         for q in sorted(self.quantiles, key=lambda q: (q != PRIMARY_QUANTILE, -q)):
@@ -204,16 +204,16 @@ class LatencyTest:
                 self.promotion, self.promotion_ref = TwoStreamTest(self.alpha, 0.0), ref
 
     @staticmethod
-    def _slower(buckets: list[tuple[float, int]], total: float, bound: float) -> float | None:
+    def _slower(buckets: list[tuple[float, float]], total: float, bound: float) -> float | None:
         at_or_under = cumulative_at(buckets, bound)
         return None if at_or_under is None else total - at_or_under
 
     def update(
         self,
         canary_n: int,
-        canary_buckets: list[tuple[float, int]] | None,
+        canary_buckets: list[tuple[float, float]] | None,
         stable_n: int,
-        stable_buckets: list[tuple[float, int]] | None,
+        stable_buckets: list[tuple[float, float]] | None,
     ) -> None:
         if not canary_buckets or not stable_buckets or canary_n <= 0 or stable_n <= 0:
             return

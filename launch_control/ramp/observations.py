@@ -25,7 +25,7 @@ ROLES = ("stable", "canary")
 BUCKET_PREFIX = "latency_le_"
 
 
-def bucket_samples(buckets: list[tuple[float, int]] | list[tuple[float, float]]) -> dict[str, float]:
+def bucket_samples(buckets: list[tuple[float, float]]) -> dict[str, float]:
     """{"latency_le_0.47": 12.0, …}: the informative part of a cumulative histogram (bounds round-trip exactly)."""
     finite = [(float(b), float(c)) for b, c in buckets if b != float("inf")]
     if not buckets or not finite:
@@ -60,7 +60,7 @@ class VersionWindow:
     latency_p99: float | None = None
     # Cumulative histogram of this interval's latencies: [(upper bound seconds, count ≤ bound)],
     # ending with (inf, requests). Lets sequential tests compare distributions, not just means.
-    latency_buckets: list[tuple[float, int]] = field(default_factory=list)
+    latency_buckets: list[tuple[float, float]] = field(default_factory=list)
     cpu: float | None = None
     memory: float | None = None
     availability: float | None = None  # share of health probes that answered healthy

@@ -74,10 +74,10 @@ def merge(pooled: VersionWindow | None, new: VersionWindow | None) -> VersionWin
         elif b is not None and new.requests > 0 and total > 0:
             setattr(out, name, (a * pooled.requests + b * new.requests) / total)
     if pooled.latency_buckets or new.latency_buckets:
-        out.latency_buckets = _add_buckets(pooled.latency_buckets, new.latency_buckets)  # type: ignore[assignment]
+        out.latency_buckets = _add_buckets(pooled.latency_buckets, new.latency_buckets)
         if out.latency_buckets:
             for name, q in QUANTILES.items():
-                value = histogram_quantile(q, out.latency_buckets)  # type: ignore[arg-type]
+                value = histogram_quantile(q, out.latency_buckets)
                 if value is not None:
                     setattr(out, name, value)
     return out

@@ -28,11 +28,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 if TYPE_CHECKING:
     from launch_control.plan.model import Plan
+    from launch_control.plane.deploy.base import Deployer
+    from launch_control.plane.traffic.base import TrafficRouter
+    from launch_control.respond.notify import Notifier
     from launch_control.store.db import Store
+
+    NotifierArg = Notifier | Literal[False] | None  # False: send nothing; None: the plan's Notifier
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +215,7 @@ class _Banner:
 
 
 def verify_health(
-    plan: Plan, deadline: float, router: Any = None, progress: Callable[[int, str], None] | None = None
+    plan: Plan, deadline: float, router: TrafficRouter | None = None, progress: Callable[[int, str], None] | None = None
 ) -> tuple[bool, str, int]:
     """Poll the plan's health checks (and the router's weight) until all pass or ``deadline``;
     ``progress(rounds, problems)`` hears of failing rounds at most every PROGRESS_EVERY seconds."""
@@ -222,7 +227,8 @@ def verify_health(
     if True:  # (one block, as when this held an HTTP client)
         while True:
             rounds += 1
-            problems, passed = [], []
+            problems: list[str] = []
+            passed: list[str] = []
             for check in checks:
                 remaining = max(0.2, min(check.timeout, deadline - time.monotonic()))
                 ok, detail = http_check(
@@ -267,7 +273,7 @@ def after_s(result: RollbackResult) -> float:
     return verify.elapsed if verify else 0.0
 
 
-def _manual(plan: Any) -> str:
+def _manual(plan: Plan) -> str:
     """The manual command for the plan's router (never raises: this is the failure message)."""
     try:
         from launch_control.store.lastgood import manual_steps
@@ -294,7 +300,7 @@ def _sent_summary(store: Store, since: dt.datetime) -> str:
     return "; ".join(f"{row['channel']} {outcome(row)}" for row in rows)
 
 
-def _notify(plan: Plan, store: Store, subject: str, text: str, notifier: Any) -> tuple[str, Any]:
+def _notify(plan: Plan, store: Store, subject: str, text: str, notifier: NotifierArg) -> tuple[str, Notifier | None]:
     """Hand the message to the Notifier (returns at once); say what happened, never raise."""
     if notifier is False:
         return "notifications off for this rollback", None
@@ -320,10 +326,10 @@ def emergency_rollback(
     actor: str,
     trigger: str = "manual",
     target_version: str | None = None,
-    router: Any = None,
-    deployer: Any = None,
+    router: TrafficRouter | None = None,
+    deployer: Deployer | None = None,
     out: Out = None,
-    notifier: Any = None,
+    notifier: NotifierArg = None,
     budget: float | None = None,
     flush: float = 0.0,
 ) -> RollbackResult:
@@ -369,10 +375,10 @@ def _rollback(
     actor: str,
     trigger: str,
     target_version: str | None,
-    router: Any,
-    deployer: Any,
+    router: TrafficRouter | None,
+    deployer: Deployer | None,
     out: Out,
-    notifier: Any,
+    notifier: NotifierArg,
     budget: float | None,
     flush: float,
 ) -> RollbackResult:

@@ -41,6 +41,7 @@ canaries (``bench/gate_detection.py``).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -194,7 +195,7 @@ class TwoStreamTest:
         return lower, upper
 
     @staticmethod
-    def _solve(f, lo: float, hi: float, *, decreasing: bool) -> float:  # type: ignore[no-untyped-def]
+    def _solve(f: Callable[[float], float], lo: float, hi: float, *, decreasing: bool) -> float:
         """Bisection for the root of a monotone f on [lo, hi] (clamped to the ends)."""
         for _ in range(40):
             mid = 0.5 * (lo + hi)
