@@ -33,10 +33,34 @@ def register(subparsers: Any) -> None:
     check.set_defaults(func=run_check)
 
 
+def check_adapters(plan: Any) -> list[tuple[str, str]]:
+    """Every adapter the plan names, checked against its module's ``Settings`` (field paths).
+
+    Here, not in the plan room: it reaches into every adapter family's registry (plane and respond).
+    The registries are imported only when a plan is validated, so other commands do not pay for them."""
+    from launch_control.plane.deploy import DEPLOYERS
+    from launch_control.plane.metrics import SOURCES
+    from launch_control.plane.traffic import ROUTERS
+    from launch_control.respond.notify import CHANNELS
+
+    chosen = [
+        ("rollback.router", ROUTERS, plan.rollback.router),
+        ("rollback.deployer", DEPLOYERS, plan.rollback.deployer),
+        ("analysis.metric_source", SOURCES, plan.analysis.metric_source),
+    ]
+    chosen += [(f"notifications.channels[{i}]", CHANNELS, c) for i, c in enumerate(plan.notifications.channels)]
+    found = []
+    for where, registry, config in chosen:
+        try:
+            found += [(f"{where}.{field}", what) for field, what in registry.problems(config.type, config.settings)]
+        except ImportError as exc:
+            found.append((f"{where}.type", f"the {config.type!r} adapter cannot be loaded here: {exc}"))
+    return found
+
+
 def run_validate_plan(args: argparse.Namespace, ctx: Any) -> int:
     from launch_control.plan.model import PlanError, load_plan
     from launch_control.plan.planfile import plan_path, read_plan_bytes
-    from launch_control.plan.settings_types import check_adapters
     from launch_control.store import lastgood
 
     plan = load_plan(args.path or ctx.plan_path, remember=False)

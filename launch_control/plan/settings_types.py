@@ -88,25 +88,3 @@ def required(value: Any, message: str, error: type[Exception] = UsageError) -> A
     if value is None or value == "" or value == [] or value == {}:
         raise error(message)
     return value
-
-
-def check_adapters(plan: Any) -> list[tuple[str, str]]:
-    """Every adapter the plan names, checked against its module's ``Settings`` (field paths)."""
-    from launch_control.plane.deploy import DEPLOYERS
-    from launch_control.plane.metrics import SOURCES
-    from launch_control.plane.traffic import ROUTERS
-    from launch_control.respond.notify import CHANNELS
-
-    chosen = [
-        ("rollback.router", ROUTERS, plan.rollback.router),
-        ("rollback.deployer", DEPLOYERS, plan.rollback.deployer),
-        ("analysis.metric_source", SOURCES, plan.analysis.metric_source),
-    ]
-    chosen += [(f"notifications.channels[{i}]", CHANNELS, c) for i, c in enumerate(plan.notifications.channels)]
-    found = []
-    for where, registry, config in chosen:
-        try:
-            found += [(f"{where}.{field}", what) for field, what in registry.problems(config.type, config.settings)]
-        except ImportError as exc:
-            found.append((f"{where}.type", f"the {config.type!r} adapter cannot be loaded here: {exc}"))
-    return found

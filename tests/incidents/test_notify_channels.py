@@ -3,6 +3,7 @@ retries with backoff, a channel that times out (never blocks), skipped unconfigu
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -163,3 +164,28 @@ def test_a_dead_channel_fails_fast_after_repeated_failures(plan, sqlite_store, r
     assert notifier.send_sync("test", "back", "t")["dead"].ok
     receiver.answer("/back", (503, "busy", 0), (200, "ok", 0))
     assert notifier.send_sync("test", "again", "t")["dead"].attempts == 2
+
+
+@pytest.mark.parametrize(
+    ("settings", "said", "audience"),
+    [
+        ({"type": "slack"}, "slack channel 'c' needs webhook_url_env (or webhook_url)", "team"),
+        ({"type": "webhook"}, "webhook channel 'c' needs url_env (or url)", "team"),
+        ({"type": "email", "from": "a@b.c", "to": ["d@e.f"]}, "email channel 'c' needs smtp_host_env (or smtp_host)",
+         "customers"),
+        ({"type": "statuspage", "page_id": "p"}, "statuspage channel 'c' needs api_key_env (or api_key)", "public"),
+    ],
+)
+def test_every_channel_needs_its_endpoint_and_has_its_default_audience(settings, said, audience):
+    from launch_control.errors import UsageError
+    from launch_control.respond.notify import CHANNELS
+
+    settings = dict(settings)
+    kind = settings.pop("type")
+    with pytest.raises(UsageError, match=re.escape(said)):
+        CHANNELS.build(kind, settings, channel="c")
+    endpoint = {"slack": "webhook_url_env", "webhook": "url_env", "email": "smtp_host", "statuspage": "api_key_env"}
+    built = CHANNELS.build(kind, {**settings, endpoint[kind]: "X"}, channel="c")
+    assert built.audience == audience and built.name == "c" and built.type == kind
+    with pytest.raises(UsageError, match="attempts"):  # the settings every channel shares are checked for each
+        CHANNELS.build(kind, {**settings, endpoint[kind]: "X", "attempts": 0}, channel="c")

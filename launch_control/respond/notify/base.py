@@ -15,7 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from pydantic import Field
+
 from launch_control.errors import AdapterError
+from launch_control.plan.settings_types import Audience, Seconds, SettingsModel
 
 AUDIENCES = ("team", "public", "customers")
 
@@ -120,11 +123,35 @@ def setting_from_env(settings: Mapping[str, Any], key: str, channel: str) -> str
     return value
 
 
+class ChannelSettings(SettingsModel):
+    """What every channel's settings share: who may read it, and the Notifier's delivery policy."""
+
+    audience: Audience | None = None
+    attempts: int = Field(default=3, ge=1, le=20)
+    timeout: Seconds = 5.0
+
+
 def check_audience(value: object, channel: str, default: str) -> str:
     audience = str(value or default)
     if audience not in AUDIENCES:
         raise ValueError(f"channel {channel!r}: audience must be one of {', '.join(AUDIENCES)} (got {audience!r})")
     return audience
+
+
+class EndpointChannel:
+    """What the shipped channels share when built: their name, settings and audience, and an endpoint
+    (or credential) setting ``endpoint`` that must be given directly or as ``<endpoint>_env``."""
+
+    type = ""
+    endpoint = ""
+    default_audience = "team"
+
+    def __init__(self, name: str, settings: dict[str, Any]):
+        self.name = name
+        self.settings = settings
+        self.audience = check_audience(settings.get("audience"), name, self.default_audience)
+        if not (settings.get(self.endpoint) or settings.get(f"{self.endpoint}_env")):
+            raise ValueError(f"{self.type} channel {name!r} needs {self.endpoint}_env (or {self.endpoint})")
 
 
 def http_error(exc: Exception, channel: str, url: str) -> NotifyError:
@@ -139,6 +166,19 @@ def http_error(exc: Exception, channel: str, url: str) -> NotifyError:
     if isinstance(exc, httpx.TimeoutException):
         return NotifyError(f"{channel}: {url} timed out ({type(exc).__name__})")
     return NotifyError(f"{channel}: cannot reach {url}: {exc}")
+
+
+def post_json(channel: str, url: str, body: str, timeout: float, headers: Mapping[str, str] | None = None) -> None:
+    """POST one JSON ``body`` to a webhook ``url`` (a secret: an error names only its host)."""
+    import httpx
+
+    try:
+        response = httpx.post(
+            url, content=body, headers={"Content-Type": "application/json", **(headers or {})}, timeout=timeout
+        )
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        raise http_error(exc, channel, redact(url)) from exc
 
 
 def redact(url: str) -> str:

@@ -15,17 +15,15 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from launch_control.plan.settings_types import Audience, EnvName, Seconds, SettingsModel, validate_settings
-from launch_control.respond.notify.base import Message, NotifyError, check_audience, setting_from_env
+from launch_control.plan.settings_types import EnvName, validate_settings
+from launch_control.respond.notify.base import ChannelSettings, EndpointChannel, Message, NotifyError, setting_from_env
 
 
-class EmailChannel:
-    type = "email"
+class EmailChannel(EndpointChannel):
+    type, endpoint, default_audience = "email", "smtp_host", "customers"
 
     def __init__(self, name: str, settings: dict[str, Any]):
-        self.name = name
-        self.settings = settings
-        self.audience = check_audience(settings.get("audience"), name, "customers")
+        super().__init__(name, settings)
         self.sender = str(settings.get("from") or "")
         to = settings.get("to") or []
         self.to = [to] if isinstance(to, str) else [str(t) for t in to]
@@ -33,8 +31,6 @@ class EmailChannel:
             raise ValueError(f"email channel {name!r} needs 'from' (the sender address)")
         if not self.to:
             raise ValueError(f"email channel {name!r} needs 'to' (a list of recipient addresses)")
-        if not (settings.get("smtp_host") or settings.get("smtp_host_env")):
-            raise ValueError(f"email channel {name!r} needs smtp_host_env (or smtp_host)")
         self.port = int(settings.get("smtp_port", 25))
         self.starttls = bool(settings.get("starttls", False))
 
@@ -78,7 +74,7 @@ class EmailChannel:
 
 
 
-class Settings(SettingsModel):
+class Settings(ChannelSettings):
     hints: ClassVar[dict[str, str]] = {
         "from": "the email channel needs 'from' (the sender address)",
         "to": "the email channel needs 'to' (a list of recipient addresses)",
@@ -91,9 +87,6 @@ class Settings(SettingsModel):
     starttls: bool = False
     username_env: EnvName | None = None
     password_env: EnvName | None = None
-    audience: Audience | None = None
-    attempts: int = Field(default=3, ge=1, le=20)
-    timeout: Seconds = 5.0
 
 
 def build(settings: dict[str, Any], *, channel: str = "email", **_: Any) -> EmailChannel:

@@ -9,25 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
-
-from launch_control.plan.settings_types import Audience, EnvName, HttpUrl, Seconds, SettingsModel, validate_settings
-from launch_control.respond.notify.base import Message, check_audience, http_error, redact, setting_from_env
+from launch_control.plan.settings_types import EnvName, HttpUrl, validate_settings
+from launch_control.respond.notify.base import ChannelSettings, EndpointChannel, Message, post_json, setting_from_env
 
 HEADER_LIMIT = 150  # Slack's limit for a header block's plain_text
 SECTION_LIMIT = 3000  # and for a section's text
 
 
-class SlackChannel:
-    type = "slack"
+class SlackChannel(EndpointChannel):
+    type, endpoint = "slack", "webhook_url"
 
     def __init__(self, name: str, settings: dict[str, Any]):
-        self.name = name
-        self.settings = settings
+        super().__init__(name, settings)
         self.channel = str(settings.get("channel", ""))
-        self.audience = check_audience(settings.get("audience"), name, "team")
-        if not (settings.get("webhook_url") or settings.get("webhook_url_env")):
-            raise ValueError(f"slack channel {name!r} needs webhook_url_env (or webhook_url)")
 
     def payload(self, message: Message) -> dict[str, Any]:
         context = [f"*{message.launch_id}*" if message.launch_id else "", f"`{message.kind}`"]
@@ -48,26 +42,16 @@ class SlackChannel:
     def send(self, message: Message, timeout: float) -> str:
         import json
 
-        import httpx
-
-        url = setting_from_env(self.settings, "webhook_url", self.name)
         body = json.dumps(self.payload(message))
-        try:
-            response = httpx.post(url, content=body, headers={"Content-Type": "application/json"}, timeout=timeout)
-            response.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise http_error(exc, self.name, redact(url)) from exc
+        post_json(self.name, setting_from_env(self.settings, "webhook_url", self.name), body, timeout)
         return body
 
 
 
-class Settings(SettingsModel):
+class Settings(ChannelSettings):
     webhook_url: HttpUrl | None = None
     webhook_url_env: EnvName | None = None
     channel: str = ""
-    audience: Audience | None = None
-    attempts: int = Field(default=3, ge=1, le=20)
-    timeout: Seconds = 5.0
 
 
 def build(settings: dict[str, Any], *, channel: str = "slack", **_: Any) -> SlackChannel:

@@ -20,10 +20,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import Field
-
-from launch_control.plan.settings_types import Audience, EnvName, HttpUrl, Seconds, SettingsModel, validate_settings
-from launch_control.respond.notify.base import Message, NotifyError, check_audience, http_error, setting_from_env
+from launch_control.plan.settings_types import EnvName, HttpUrl, validate_settings
+from launch_control.respond.notify.base import (
+    ChannelSettings,
+    EndpointChannel,
+    Message,
+    NotifyError,
+    http_error,
+    setting_from_env,
+)
 
 # Our severities → Statuspage's incident impact and the affected component's status: the same maps
 # our own status page serves (launch_control.respond.statuspage), so both pages say the same.
@@ -40,20 +45,16 @@ INCIDENT_STATUS = {
 }
 
 
-class StatuspageChannel:
-    type = "statuspage"
+class StatuspageChannel(EndpointChannel):
+    type, endpoint, default_audience = "statuspage", "api_key", "public"
 
     def __init__(self, name: str, settings: dict[str, Any], store: Any = None):
-        self.name = name
-        self.settings = settings
+        super().__init__(name, settings)
         self.store = store
-        self.audience = check_audience(settings.get("audience"), name, "public")
         components = settings.get("components") or {}
         if not isinstance(components, dict):
             raise ValueError(f"statuspage channel {name!r}: components must map component name → Statuspage id")
         self.components = {str(k): str(v) for k, v in components.items()}
-        if not (settings.get("api_key") or settings.get("api_key_env")):
-            raise ValueError(f"statuspage channel {name!r} needs api_key_env (or api_key)")
         if not (settings.get("page_id") or settings.get("page_id_env")):
             raise ValueError(f"statuspage channel {name!r} needs page_id (or page_id_env)")
 
@@ -135,7 +136,7 @@ class StatuspageChannel:
 
 
 
-class Settings(SettingsModel):
+class Settings(ChannelSettings):
     api_key: str | None = None
     api_key_env: EnvName | None = None
     page_id: str | None = None
@@ -143,9 +144,6 @@ class Settings(SettingsModel):
     base_url: HttpUrl | None = None
     base_url_env: EnvName | None = None
     components: dict[str, str] | None = None
-    audience: Audience | None = None
-    attempts: int = Field(default=3, ge=1, le=20)
-    timeout: Seconds = 5.0
 
 
 def build(settings: dict[str, Any], *, channel: str = "statuspage", store: Any = None, **_: Any) -> StatuspageChannel:

@@ -11,25 +11,19 @@ import json
 import os
 from typing import Any
 
-from pydantic import Field
-
-from launch_control.plan.settings_types import Audience, EnvName, HttpUrl, Seconds, SettingsModel, validate_settings
-from launch_control.respond.notify.base import Message, check_audience, http_error, redact, setting_from_env
+from launch_control.plan.settings_types import EnvName, HttpUrl, validate_settings
+from launch_control.respond.notify.base import ChannelSettings, EndpointChannel, Message, post_json, setting_from_env
 
 
-class WebhookChannel:
-    type = "webhook"
+class WebhookChannel(EndpointChannel):
+    type, endpoint = "webhook", "url"
 
     def __init__(self, name: str, settings: dict[str, Any]):
-        self.name = name
-        self.settings = settings
-        self.audience = check_audience(settings.get("audience"), name, "team")
+        super().__init__(name, settings)
         headers = settings.get("headers") or {}
         if not isinstance(headers, dict):
             raise ValueError(f"webhook channel {name!r}: headers must be a mapping of header → value")
         self.headers = {str(k): str(v) for k, v in headers.items()}
-        if not (settings.get("url") or settings.get("url_env")):
-            raise ValueError(f"webhook channel {name!r} needs url_env (or url)")
 
     def payload(self, message: Message) -> dict[str, Any]:
         return {
@@ -43,30 +37,21 @@ class WebhookChannel:
         }
 
     def send(self, message: Message, timeout: float) -> str:
-        import httpx
-
         url = setting_from_env(self.settings, "url", self.name)
-        headers = {"Content-Type": "application/json", **self.headers}
+        headers = dict(self.headers)
         if (token_env := self.settings.get("token_env")) and (token := os.environ.get(str(token_env))):
             headers["Authorization"] = f"Bearer {token}"
         body = json.dumps(self.payload(message), default=str)
-        try:
-            response = httpx.post(url, content=body, headers=headers, timeout=timeout)
-            response.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise http_error(exc, self.name, redact(url)) from exc
+        post_json(self.name, url, body, timeout, headers)
         return body
 
 
 
-class Settings(SettingsModel):
+class Settings(ChannelSettings):
     url: HttpUrl | None = None
     url_env: EnvName | None = None
     headers: dict[str, str] | None = None
     token_env: EnvName | None = None
-    audience: Audience | None = None
-    attempts: int = Field(default=3, ge=1, le=20)
-    timeout: Seconds = 5.0
 
 
 def build(settings: dict[str, Any], *, channel: str = "webhook", **_: Any) -> WebhookChannel:
