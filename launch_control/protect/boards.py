@@ -110,7 +110,8 @@ class RedisBoard:
 
     def entries(self, name: str) -> dict[str, Any]:
         raw = self.client.hgetall(self._hash(name))
-        return {field.decode(): json.loads(value) for field, value in raw.items()}
+        # bytes: the client does not decode (redis-py's types also allow str, for decode_responses=True)
+        return {(f.decode() if isinstance(f, bytes) else f): json.loads(value) for f, value in raw.items()}
 
     def put_entry(self, name: str, source: str, value: Any, *, only_if_absent: bool = False) -> None:
         data = json.dumps(value, default=str)

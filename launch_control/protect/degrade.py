@@ -258,8 +258,9 @@ async def guarded_answer(guard: GuardedModel, prompt: str, unavailable: type[Exc
     if answer.mode == "live":
         return answer.text
     exc = unavailable(f"live model unavailable ({answer.reason})")
-    exc.reason = answer.reason  # type: ignore[attr-defined]
-    exc.retry_after = answer.retry_after  # type: ignore[attr-defined]
+    # `unavailable` is the handler's own class: these two attributes are this function's contract with it
+    exc.reason = answer.reason  # type: ignore[attr-defined]  # set here, read by the handler
+    exc.retry_after = answer.retry_after  # type: ignore[attr-defined]  # set here, read by the handler
     raise exc
 
 

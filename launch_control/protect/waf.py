@@ -384,10 +384,11 @@ class WafMiddleware:
     def _limited(self, send: Send, scope: Scope) -> Send:
         """``send`` adding the route's RateLimit headers (``r=0``) to a refusal on a rate-limited
         route: every answer of a limited route carries them, the WAF's 4xx included."""
-        policy = self.policies.match(scope["path"], scope["method"]) if self.policies is not None else None
-        if policy is None:
+        policies = self.policies
+        policy = policies.match(scope["path"], scope["method"]) if policies is not None else None
+        if policies is None or policy is None:
             return send
-        return with_headers(send, list(refused_headers(self.policies.limits(policy, None) or ())))  # type: ignore[union-attr]
+        return with_headers(send, list(refused_headers(policies.limits(policy, None) or ())))
 
 
 def _in(ip: str, networks: tuple[IpNetwork, ...]) -> bool:

@@ -39,7 +39,8 @@ class MemoryBackend:
             admitted, new_tats, states = decide([tats.get(k) for k in keys], now, limits)
             if admitted:
                 for key, tat in zip(keys, new_tats, strict=True):
-                    tats[key] = tat  # type: ignore[assignment]
+                    if tat is not None:  # always, when admitted (None only marks an unchanged TAT)
+                        tats[key] = tat
                 if len(tats) > self._prune_above:
                     self._prune(now)
         # tuple.__new__: a Decision without the generated __new__'s default handling (hot path)

@@ -46,11 +46,8 @@ class Policies:
             else:
                 self._exact.setdefault(policy.path, []).append(policy)
         self._prefixes.sort(key=lambda item: -len(item[0]))  # longest prefix wins
-        self.org_wide = (
-            Limit(ORG_WIDE, *rate_limits.org_wide.limit, burst=rate_limits.org_wide.burst)
-            if rate_limits.org_wide
-            else None
-        )
+        org = rate_limits.org_wide
+        self.org_wide = Limit(ORG_WIDE, org.limit[0], org.limit[1], burst=org.burst) if org else None
         self._limits: dict[tuple[str, str | None], tuple[Limit, ...] | None] = {}
 
     @property

@@ -43,7 +43,7 @@ try:  # hiredis packs a command in C; plain RESP below is the fallback
     from hiredis import pack_command as _pack
 except ImportError:  # pragma: no cover — hiredis is a dependency (redis[hiredis])
 
-    def _pack(args: tuple[Any, ...]) -> bytes:  # type: ignore[misc]
+    def _pack(args: tuple[Any, ...]) -> bytes:  # type: ignore[misc]  # hiredis's signature is narrower; same bytes
         parts = [b"*%d\r\n" % len(args)]
         for arg in args:
             data = arg if isinstance(arg, bytes) else str(arg).encode()
@@ -138,12 +138,13 @@ class RedisBackend:
         try:
             try:
                 conn.send_packed_command(command, check_health=False)
-                return conn.read_response()  # type: ignore[no-any-return]
+                return conn.read_response()
             except NoScriptError:
-                conn.send_packed_command([_pack(("SCRIPT", "LOAD", SCRIPT))], check_health=False)
+                load = _pack(("SCRIPT", "LOAD", SCRIPT))  # type: ignore[arg-type]  # hiredis's stub says a 1-tuple
+                conn.send_packed_command([load], check_health=False)
                 conn.read_response()
                 conn.send_packed_command(command, check_health=False)
-                return conn.read_response()  # type: ignore[no-any-return]
+                return conn.read_response()
         except (RedisError, OSError) as exc:
             conn.disconnect()  # a timed-out reply may still arrive: never reuse this socket as is
             raise BackendUnavailable(f"Redis at {self.describe()} did not answer: {exc}") from exc
@@ -178,7 +179,7 @@ class RedisBackend:
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply
-        return replies  # type: ignore[no-any-return]
+        return replies
 
     def heartbeat(self, instance: str, ttl: float) -> int:
         """One transaction on ``<prefix>:instances`` (a sorted set scored by the beat's time):
@@ -239,12 +240,12 @@ class RedisBackend:
         try:
             try:
                 await conn.send_command("EVALSHA", SCRIPT_SHA, *args)
-                return await conn.read_response()  # type: ignore[no-any-return]
+                return await conn.read_response()
             except NoScriptError:
                 await conn.send_command("SCRIPT", "LOAD", SCRIPT)
                 await conn.read_response()
                 await conn.send_command("EVALSHA", SCRIPT_SHA, *args)
-                return await conn.read_response()  # type: ignore[no-any-return]
+                return await conn.read_response()
         except (TimeoutError, RedisError, OSError) as exc:
             await conn.disconnect()
             raise BackendUnavailable(f"Redis at {self.describe()} did not answer: {exc}") from exc
@@ -288,7 +289,7 @@ class RedisBackend:
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply
-        return replies  # type: ignore[no-any-return]
+        return replies
 
     # --- housekeeping ---------------------------------------------------------------------------
 
