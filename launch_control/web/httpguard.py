@@ -196,7 +196,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     # --- protocol events --------------------------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn's base narrows it too
         super().connection_made(transport)
         _watch(self)
         if len(self.connections) > self.max_connections:

@@ -87,7 +87,8 @@ class ServerThread:
             **uvicorn_options,
         }
         self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=self.port, **options))
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        # No signal handlers to switch off: uvicorn (>= 0.29) installs them only on the main thread,
+        # and this server runs on its own (the old install_signal_handlers hook no longer exists).
         self.thread = threading.Thread(target=self.server.run, name=f"uvicorn:{self.port}", daemon=True)
 
     @property

@@ -321,7 +321,7 @@ class Notifier:
                 body = retrying.call(
                     send, attempts=policy.attempts, base_delay=policy.base_delay, max_delay=policy.max_delay,
                     total_timeout=float("inf"), retry_on=(NotifyError,),
-                    retryable=lambda exc: exc.retryable,  # type: ignore[attr-defined]  (NotConfigured is not)
+                    retryable=lambda exc: isinstance(exc, NotifyError) and exc.retryable,  # NotConfigured is not
                     reraise=True, jitter_floor=0.5,  # waits keep half of each step, so they grow
                 )  # fmt: skip
                 attempts, ok = made[0], True

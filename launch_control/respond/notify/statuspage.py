@@ -85,7 +85,7 @@ class StatuspageChannel(EndpointChannel):
         except ValueError as exc:
             raise NotifyError(f"{self.name}: {method} {path} answered with non-JSON: {exc}") from exc
 
-    def _key(self, incident_id: int) -> str:
+    def _key(self, incident_id: int | None) -> str:
         return f"statuspage:{self.name}:{incident_id}"
 
     # --- messages -----------------------------------------------------------------------------
