@@ -21,8 +21,7 @@ import dataclasses
 import inspect
 import logging
 import random
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from launch_control import retrying
@@ -75,50 +74,13 @@ T = TypeVar("T")
 # --- retry ------------------------------------------------------------------------------------
 
 
-# The policy (bounded attempts, full-jitter backoff, a deadline) is launch_control.retrying's;
-# these keep the names and signatures the model call and its tests use.
-
-
-def retry_call(
-    fn: Callable[[float], T],
-    *,
-    attempts: int,
-    base_delay: float,
-    max_delay: float,
-    total_timeout: float,
-    retry_on: tuple[type[BaseException], ...] = (Exception,),
-    allow: Callable[[], bool] = lambda: True,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-    rng: random.Random | None = None,
-) -> T:
-    """Call ``fn(time_left)`` until it succeeds, at most ``attempts`` times within ``total_timeout``.
-
-    ``allow()`` is asked before each attempt (a circuit breaker that opened stops the retries).
-    """
-    return retrying.call(
-        fn, attempts=attempts, base_delay=base_delay, max_delay=max_delay, total_timeout=total_timeout,
-        retry_on=retry_on, allow=allow, sleep=sleep, clock=clock, rng=rng,
-    )  # fmt: skip
-
-
-async def aretry_call(
-    fn: Callable[[float], Awaitable[T]],
-    *,
-    attempts: int,
-    base_delay: float,
-    max_delay: float,
-    total_timeout: float,
-    retry_on: tuple[type[BaseException], ...] = (Exception,),
-    allow: Callable[[], bool] = lambda: True,
-    clock: Callable[[], float] = time.monotonic,
-    rng: random.Random | None = None,
-) -> T:
-    """``retry_call`` for coroutines; each attempt is also cut off when the total time runs out."""
-    return await retrying.acall(
-        fn, attempts=attempts, base_delay=base_delay, max_delay=max_delay, total_timeout=total_timeout,
-        retry_on=retry_on, allow=allow, clock=clock, rng=rng,
-    )  # fmt: skip
+# The policy (bounded attempts, full-jitter backoff, a deadline) is launch_control.retrying's; these
+# are its names here, for the model call and its tests: ``retry_call(fn, attempts=, base_delay=,
+# max_delay=, total_timeout=, retry_on=, allow=, sleep=, clock=, rng=)`` calls ``fn(time_left)``
+# until it succeeds; ``aretry_call`` is the same for coroutines (each attempt also cut off when the
+# total time runs out). ``allow()`` is asked before each attempt (an open breaker stops retries).
+retry_call = retrying.call
+aretry_call = retrying.acall
 
 
 # --- the guarded live-model call ---------------------------------------------------------------
