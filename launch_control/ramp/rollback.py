@@ -195,23 +195,22 @@ class _Banner:
             self._thread.join(wait)
 
     def start(self, reason: str) -> None:
-        # Imported on the banner's own thread: degrade pulls in asyncio (~40 ms), which must not
-        # stand between the trigger and the traffic switch.
+        # Imported on the banner's own thread, so the status board's imports never stand between
+        # the trigger and the traffic switch; from protect.status, not protect.degrade, which
+        # brings the circuit breaker (pybreaker, redis) the emergency path must not load.
         def job() -> None:
-            from launch_control.protect import degrade
+            from launch_control.protect.boards import default_board
+            from launch_control.protect.status import rollback_started
 
-            if hasattr(degrade, "rollback_started"):
-                degrade.rollback_started(reason, degrade.default_board(self.store), actor=self.actor)
+            rollback_started(reason, default_board(self.store), actor=self.actor)
 
         self._run(job)
 
     def finish(self) -> None:
-        try:
-            from launch_control.protect import degrade
-        except ImportError:
-            return
-        if hasattr(degrade, "rollback_finished"):
-            self._run(lambda: degrade.rollback_finished(degrade.default_board(self.store)), wait=2.0)
+        from launch_control.protect.boards import default_board
+        from launch_control.protect.status import rollback_finished
+
+        self._run(lambda: rollback_finished(default_board(self.store)), wait=2.0)
 
 
 def verify_health(

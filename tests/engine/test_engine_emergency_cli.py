@@ -1,5 +1,5 @@
 """``emergency-rollback`` as a person types it: verbatim invocations, stage lines, exit status,
-and no prefect / streamlit / pandas on the emergency path."""
+and no prefect / streamlit / pandas / scipy / pybreaker on the emergency path."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from engine_helpers import health_app
 from launch_control.plan.model import dump_plan
 from launch_control.web.servers import ServerThread
 
-HEAVY = ("prefect", "streamlit", "pandas")
+HEAVY = ("prefect", "streamlit", "pandas", "scipy", "pybreaker")
 
 
 @pytest.fixture

@@ -21,10 +21,10 @@ def test_status_on_a_fresh_store(cli):
 
 
 def test_status_imports_nothing_heavy(cli_env):
-    """--status must answer at once: prefect, streamlit and pandas stay unimported."""
+    """--status must answer at once: prefect, streamlit, pandas, scipy and pybreaker stay unimported."""
     code = (
         "import sys; from launch_control.cli import run; run(['--status']); "
-        "heavy = [m for m in ('prefect', 'streamlit', 'pandas', 'plotly') if m in sys.modules]; "
+        "heavy = [m for m in ('prefect', 'streamlit', 'pandas', 'plotly', 'scipy', 'pybreaker') if m in sys.modules]; "
         "print('HEAVY', heavy)"
     )
     result = subprocess.run([sys.executable, "-c", code], env=cli_env, capture_output=True, text=True, timeout=60)
