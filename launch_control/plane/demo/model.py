@@ -16,18 +16,19 @@ from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from launch_control.plane.demo.faults import Faults, make_faults_endpoint
 from launch_control.protect.waf import loads_public
 
 
-def create_app(*, admin_token: str, waf: Any = None) -> Starlette:
+def create_app(*, admin_token: str, waf: Any = None) -> ASGIApp:
     """The stand-in model behind a WAF (``waf``: a plan ``Waf`` section; default: the plan's
     defaults) — the same caps on paths, headers, bodies, JSON depth and text as the API has."""
     faults = Faults()
     ids = itertools.count(1)
 
-    async def chat_completions(request: Request) -> JSONResponse:
+    async def chat_completions(request: Request) -> Response:
         try:
             raw = await request.body()
         except ClientDisconnect:
@@ -78,4 +79,4 @@ def create_app(*, admin_token: str, waf: Any = None) -> Starlette:
     from launch_control.plan.model import Waf
     from launch_control.protect.waf import WafMiddleware
 
-    return WafMiddleware(app, waf if waf is not None else Waf())  # type: ignore[return-value]
+    return WafMiddleware(app, waf if waf is not None else Waf())

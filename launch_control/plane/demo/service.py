@@ -22,6 +22,7 @@ from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from launch_control.plane.demo import model_client
 from launch_control.plane.demo.faults import Faults, make_faults_endpoint
@@ -60,14 +61,14 @@ def create_app(
     plan: Any = None,
     store: Any = None,
     board: Any = None,
-) -> Starlette:
+) -> ASGIApp:
     """With ``plan``: the model call runs under retry + circuit breaker (launch_control.protect.degrade),
     /api/status serves the shared degradation status, and the app is wrapped in the plan's WAF and
     rate limits (launch_control.protect.layers). ``store`` / ``board``: where that status lives."""
     if not admin_token:
         raise ValueError("admin_token is required: the fault-injection API must not be open")
     faults = Faults()
-    state = {"degraded": False, "degraded_reason": ""}
+    state: dict[str, Any] = {"degraded": False, "degraded_reason": ""}
 
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
@@ -227,5 +228,5 @@ def create_app(
         from launch_control.protect.layers import protect
 
         app.state.guard = guard
-        return protect(app, plan, store=store, board=board, prefix="lc:rl:api")  # type: ignore[return-value]
+        return protect(app, plan, store=store, board=board, prefix="lc:rl:api")
     return app

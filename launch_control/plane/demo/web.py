@@ -5,6 +5,7 @@ include; it reads ``/api/status``). The files live in ``launch_control/plane/dem
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from starlette.requests import Request
@@ -15,7 +16,7 @@ STATIC = Path(__file__).with_name("static")
 BANNER_PATH = "/static/degradation-banner.js"
 
 
-def _file(name: str, media_type: str, cache: str):  # type: ignore[no-untyped-def]
+def _file(name: str, media_type: str, cache: str) -> Callable[[Request], Awaitable[Response]]:
     body = (STATIC / name).read_bytes()  # read once: a few KB, served from memory
 
     async def endpoint(request: Request) -> Response:

@@ -140,7 +140,10 @@ def parse_weights(body: Any) -> float:
         raise AdminError(
             422, "invalid weights", f"stable {stable:g} + canary {canary:g} = {stable + canary:g}; they must sum to 100"
         )
-    return canary if canary is not None else 100.0 - stable  # type: ignore[operator]
+    if canary is not None:
+        return canary
+    assert stable is not None  # the body is non-empty and only names roles: one of the two is there
+    return 100.0 - stable
 
 
 async def send_bytes(send: Send, status: int, body: bytes, content_type: bytes, extra: Any = ()) -> None:

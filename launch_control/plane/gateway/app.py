@@ -318,6 +318,7 @@ class Gateway:
                     conn.close()
                     if not reused or attempt + 1 == attempts:
                         raise
+            assert conn is not None  # attempts >= 1: the loop ran and either answered or raised
             status = conn.status
             headers = [(k, v) for k, v in conn.headers if k.lower() not in DROP_RESPONSE]
             headers += target.stamp
@@ -439,7 +440,7 @@ def create_app(
     if plan is not None:
         from launch_control.plane.gateway.protection import protected
 
-        return protected(gateway, plan, store=store, workers=workers)  # type: ignore[return-value]
+        return protected(gateway, plan, store=store, workers=workers)
     return gateway
 
 

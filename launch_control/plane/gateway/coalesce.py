@@ -53,5 +53,7 @@ class _CoalescingTransport:
 
 
 class CoalescingHttpToolsProtocol(HttpToolsProtocol):
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(_CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
+    # asyncio's signature takes a BaseTransport; uvicorn's base narrows it the same way
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # as uvicorn's
+        wrapped = _CoalescingTransport(transport, self.loop)
+        super().connection_made(wrapped)  # type: ignore[arg-type]  # a proxy that duck-types a Transport

@@ -15,7 +15,7 @@ import fcntl
 import mmap
 import os
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 _LAYOUT = struct.Struct("<QdII")
@@ -26,7 +26,7 @@ _SEQ = struct.Struct("<Q")
 class RoutingState:
     """Readers call :meth:`seq` cheaply and :meth:`read` on a change; writers call :meth:`write`."""
 
-    def __init__(self, versions: Sequence[str], path: str | None = None):
+    def __init__(self, versions: Iterable[str], path: str | None = None):
         self.names = sorted(versions)
         self._index = {name: i for i, name in enumerate(self.names)}
         self.path = path

@@ -77,7 +77,7 @@ class _Connection(asyncio.Protocol):
     # --- asyncio.Protocol ---------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # a TCP connection's transport is a Transport
 
     def data_received(self, data: bytes) -> None:
         self.received = True
@@ -209,7 +209,7 @@ class _Connection(asyncio.Protocol):
             await self._wait(bool(self.chunks) or self.complete)
 
     def send(self, data: bytes) -> None:
-        self.transport.write(data)  # type: ignore[union-attr]
+        self.transport.write(data)  # type: ignore[union-attr]  # sent only on a connected (acquired) connection
 
     async def drain(self) -> None:
         """Wait while the upstream is not reading what we write (a streamed request body)."""

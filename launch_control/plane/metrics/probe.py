@@ -98,7 +98,7 @@ def parse_urls(value: Any, what: str = "urls") -> dict[str, list[str]] | list[st
         unknown = set(value) - set(ROLES)
         if unknown:
             raise UsageError(f"probe {what}: unknown version(s) {sorted(unknown)}; use stable and canary")
-        return {role: list(parse_urls(urls, what)) for role, urls in value.items()}  # type: ignore[arg-type]
+        return {role: list(parse_urls(urls, what)) for role, urls in value.items()}
     raise UsageError(f"probe {what}: give a list of URLs or {{stable: [...], canary: [...]}}, not {value!r}")
 
 

@@ -87,6 +87,8 @@ class PrometheusSource:
         data = body.get("data") or {}
         result_type, result = data.get("resultType"), data.get("result")
         if result_type == "scalar":
+            if not result:  # Prometheus always sends [time, value]; a proxy in between might not
+                raise MetricSourceError(f"metric source error: {promql!r} returned a scalar without a value")
             value = parse_value(result[1])
         elif result_type == "vector":
             if not result:

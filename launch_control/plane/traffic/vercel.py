@@ -165,7 +165,9 @@ class VercelRouter:
 
     def _deployment_of(self, version: str) -> str:
         """The newest READY production deployment whose meta[version_key] is ``version``."""
-        params = {"projectId": self.s.project, "target": "production", "state": "READY", "limit": 100}
+        params: dict[str, str | int] = {
+            "projectId": self.s.project, "target": "production", "state": "READY", "limit": 100,
+        }  # fmt: skip
         if self.s.team_id:
             params["teamId"] = self.s.team_id
         try:
@@ -181,8 +183,9 @@ class VercelRouter:
                               f"meta.{self.s.version_key} = {version!r}; deploy it (vercel deploy --prod) or set "
                               "canary_deployment: dpl_...")
         newest = max(found, key=lambda d: d.get("created") or d.get("createdAt") or 0)
-        self.s = self.s.model_copy(update={"canary_deployment": str(newest["uid"])})  # ours from now on
-        return self.s.canary_deployment
+        deployment = str(newest["uid"])
+        self.s = self.s.model_copy(update={"canary_deployment": deployment})  # ours from now on
+        return deployment
 
     def _ours(self, release: dict[str, Any]) -> bool:
         """Whether ``release`` ramps this router's canary (any, when none is configured)."""
