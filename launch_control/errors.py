@@ -20,7 +20,7 @@ other ``LaunchControlError`` exits 1 with its message; a class that is also a bu
     │   │   └── PromTextError       not Prometheus exposition text (plane.metrics.promtext; also a ValueError)
     │   └── NotifyError             a channel could not deliver a message (respond.notify.base)
     │       └── NotConfigured       the channel's endpoint is not configured here: skipped, never retried
-    ├── StoreError                  the launch store cannot be opened or written (store.db)
+    ├── StoreError                  the launch store cannot be opened or written (store.connection)
     ├── LiteStoreError              the emergency path's SQLite store could not be read or written (store.litestore)
     ├── NoPlan                      neither the plan nor a last good copy can be used (store.lastgood)
     ├── IllegalTransition           a change the launch's phase does not allow (control.state)

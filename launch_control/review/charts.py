@@ -3,7 +3,7 @@ the sequential test's evidence over a step, and the launch-day Gantt chart (plan
 actual). Used by the ops console and reusable by reports. Plain ``plotly.graph_objects``; no
 pandas, no Streamlit.
 
-Inputs are plain rows (dicts), as ``console.lib.data.bucketed_samples`` returns them, so a
+Inputs are plain rows (dicts), as ``Store.bucketed_samples`` returns them, so a
 caller can build them from any source.
 """
 

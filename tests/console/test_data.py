@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from launch_control.console.lib.data import bucket_for, bucketed_samples, sample_span
+from launch_control.console.lib.data import bucket_for
 
 
 def test_bucket_means_match_raw_samples(store):
@@ -16,8 +16,8 @@ def test_bucket_means_match_raw_samples(store):
     ]
     store.record_samples(rows)
     store.record_samples([{"at": start, "version": "stable", "metric": "cpu", "value": 9.0}])
-    assert sample_span(store) == (start, start + dt.timedelta(seconds=3590))
-    buckets = bucketed_samples(store, ["error_rate"], start, start + dt.timedelta(hours=1), 60.0)
+    assert store.sample_span() == (start, start + dt.timedelta(seconds=3590))
+    buckets = store.bucketed_samples(["error_rate"], start, start + dt.timedelta(hours=1), 60.0)
     stable = [b for b in buckets if b["version"] == "stable"]
     canary = [b for b in buckets if b["version"] == "canary"]
     assert len(stable) == len(canary) == 60
@@ -26,16 +26,16 @@ def test_bucket_means_match_raw_samples(store):
     assert abs(stable[0]["mean"] - 0.025) < 1e-9 and abs(stable[0]["max"] - 0.05) < 1e-9
     assert all(b["mean"] == 0.5 for b in canary)
     assert {b["metric"] for b in buckets} == {"error_rate"}, "other metrics are left out"
-    later = bucketed_samples(store, ["error_rate"], start + dt.timedelta(minutes=30), start + dt.timedelta(hours=1), 60)
+    later = store.bucketed_samples(["error_rate"], start + dt.timedelta(minutes=30), start + dt.timedelta(hours=1), 60)
     assert len(later) == 60 and later[0]["at"] == start + dt.timedelta(minutes=30)
 
 
 def test_empty_and_other_launches(store):
-    assert sample_span(store) == (None, None)
+    assert store.sample_span() == (None, None)
     other = store.with_launch("someone-else")
     other.record_samples([{"at": dt.datetime.now(dt.UTC), "version": "stable", "metric": "cpu", "value": 1.0}])
     now = dt.datetime.now(dt.UTC)
-    assert bucketed_samples(store, ["cpu"], now - dt.timedelta(hours=1), now, 10) == []
+    assert store.bucketed_samples(["cpu"], now - dt.timedelta(hours=1), now, 10) == []
 
 
 def test_bucket_widths():

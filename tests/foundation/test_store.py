@@ -191,9 +191,10 @@ def test_many_processes_creating_a_new_sqlite_store_at_once(tmp_path: Path):
 def test_schema_is_created_and_upgraded(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
     Store(url).close()
-    # pretend an older release made this file: schema version 0
+    # pretend an older release made this file: schema version 0, from before Alembic
     with sqlite3.connect(tmp_path / "old.db") as conn:
         conn.execute("UPDATE schema_info SET version = 0")
+        conn.execute("DROP TABLE alembic_version")
     store = Store(url)
     with store.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT version FROM schema_info")).scalar() == SCHEMA_VERSION

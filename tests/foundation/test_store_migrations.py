@@ -3,7 +3,10 @@ schema, and with several processes opening one fresh database at the same moment
 
 from __future__ import annotations
 
+import datetime as dt
 import multiprocessing
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -12,7 +15,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from launch_control.store.db import Store
+from launch_control.store.db import SCHEMA_VERSION, Store
+from launch_control.store.schema import audit_events, incidents, metadata, schema_info
+from launch_control.store.upgrade import HEAD, MIGRATIONS_DIR
 
 
 @pytest.fixture
@@ -57,3 +62,114 @@ def test_concurrent_migrate_on_an_empty_database(empty_url: str):
     store = Store(empty_url, "race")
     assert store.count_events("opened") == 6
     store.close()
+
+
+def _tables(url: str) -> set[str]:
+    engine = sa.create_engine(url)
+    try:
+        return set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def _scalar(url: str, sql: str):
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text(sql)).scalar()
+    finally:
+        engine.dispose()
+
+
+def test_an_empty_database_gets_every_table_at_head(empty_url: str):
+    store = Store(empty_url, "fresh")
+    store.tick("docs-api", "alice")
+    assert store.checklist()["docs-api"]["actor"] == "alice"
+    store.close()
+    assert _tables(empty_url) == set(metadata.tables) | {"alembic_version"}
+    assert _scalar(empty_url, "SELECT version_num FROM alembic_version") == HEAD
+    # the previous code's own marker stays current, so an older release opening it finds nothing to do
+    assert _scalar(empty_url, "SELECT version FROM schema_info") == SCHEMA_VERSION
+
+
+def test_the_migrations_match_the_tables(empty_url: str):
+    """Alembic's autogenerate finds nothing to add or change: a table or column added to
+    store/schema.py without a revision fails here."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    Store(empty_url, "fresh").close()
+    engine = sa.create_engine(empty_url)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+    engine.dispose()
+    assert diff == []
+
+
+def test_head_is_alembics_head():
+    from alembic.script import ScriptDirectory
+
+    assert ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head() == HEAD
+
+
+def _previous_schema(url: str, version: int) -> None:
+    """What the previous code left: its tables (create_all), its schema_info row, no alembic_version."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        metadata.create_all(conn)
+        conn.execute(schema_info.insert().values(id=1, version=version))
+        if version < 2:  # version 1 had no unique index on active incidents, so duplicates could exist
+            conn.execute(sa.text("DROP INDEX uq_incidents_active_cause"))
+        for at in ("2026-01-01 00:00:00", "2026-01-01 00:05:00"):
+            conn.execute(
+                incidents.insert().values(
+                    launch_id="old", severity="SEV-2", cause="gate:errors" if version < 2 else f"c-{at}",
+                    summary="s", status="open", opened_at=dt.datetime.fromisoformat(at + "+00:00"),
+                    opened_by="x", last_seen_at=dt.datetime.fromisoformat(at + "+00:00"), details={},
+                )
+            )  # fmt: skip
+        conn.execute(
+            audit_events.insert().values(
+                launch_id="old", at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), actor="alice", action="kept", details={}
+            )
+        )
+    engine.dispose()
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_database_of_the_previous_code_is_upgraded_in_place(empty_url: str, version: int):
+    _previous_schema(empty_url, version)
+    store = Store(empty_url, "old")
+    assert store.count_events("kept") == 1, "its rows are kept"
+    active = store.incidents(status="active")
+    assert len(active) == (1 if version < 2 else 2)  # version 1's duplicate resolved, the oldest kept
+    store.close()
+    assert _scalar(empty_url, "SELECT version_num FROM alembic_version") == HEAD
+    assert _scalar(empty_url, "SELECT version FROM schema_info") == SCHEMA_VERSION
+    assert _tables(empty_url) == set(metadata.tables) | {"alembic_version"}
+
+
+def test_a_previous_database_missing_a_table_gets_it(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    _previous_schema(url, 2)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE timeline_events"))
+    engine.dispose()
+    store = Store(url, "old")
+    store.record_timeline("go-live", "done")
+    assert [e["status"] for e in store.timeline_events()] == ["done"]
+    assert store.count_events("kept") == 1
+
+
+def test_an_up_to_date_database_opens_without_importing_alembic(tmp_path: Path):
+    """Every process opens the store (the emergency rollback on PostgreSQL too): at head, opening
+    it is one version read, and Alembic is never imported."""
+    url = f"sqlite:///{tmp_path / 'current.db'}"
+    Store(url).close()
+    probe = (
+        f"import sys; from launch_control.store.db import Store; s = Store({url!r}); s.audit('a', 'opened'); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"

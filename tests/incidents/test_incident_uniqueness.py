@@ -86,6 +86,7 @@ def test_an_old_store_with_duplicates_is_upgraded(tmp_path) -> None:
     with sqlite3.connect(path) as conn:  # what an older release could leave behind
         conn.execute("DROP INDEX uq_incidents_active_cause")
         conn.execute("UPDATE schema_info SET version = 1")
+        conn.execute("DROP TABLE alembic_version")  # it predates Alembic
         for _ in range(2):
             conn.execute(
                 "INSERT INTO incidents (launch_id, severity, cause, summary, status, opened_at, opened_by, "

@@ -3,7 +3,7 @@ memory — in the plan's time zone, over the launch window by default, with the 
 (drawn when in range, listed when off-scale), each interval's peak beside the means, and markers for
 steps, rollbacks and people's actions, each once.
 
-Samples are averaged into buckets in the database (console.lib.data), so 72 hours of 10-second
+Samples are averaged into buckets in the database (Store.bucketed_samples), so 72 hours of 10-second
 samples draws a few hundred points per line; the CSV download holds the same buckets.
 """
 
@@ -47,14 +47,14 @@ CHART_POINTS = 240
 @st.cache_data(ttl=10, show_spinner=False)
 def _live_buckets(_store: Store, url: str, launch_id: str, since: dt.datetime, until: dt.datetime,
                   bucket: float) -> list[dict[str, Any]]:
-    return data.bucketed_samples(_store, METRICS, since, until, bucket)
+    return _store.bucketed_samples(METRICS, since, until, bucket)
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def _closed_buckets(_store: Store, url: str, launch_id: str, since: dt.datetime, until: dt.datetime,
                     bucket: float) -> list[dict[str, Any]]:
     # A window that ended more than a bucket ago gets no new samples: kept for an hour.
-    return data.bucketed_samples(_store, METRICS, since, until, bucket)
+    return _store.bucketed_samples(METRICS, since, until, bucket)
 
 
 def _buckets(since: dt.datetime, until: dt.datetime, bucket: float, last: dt.datetime) -> list[dict[str, Any]]:
@@ -65,7 +65,7 @@ def _buckets(since: dt.datetime, until: dt.datetime, bucket: float, last: dt.dat
 
 @st.cache_data(ttl=10, show_spinner=False)
 def _span(_store: Store, url: str, launch_id: str) -> tuple[dt.datetime | None, dt.datetime | None]:
-    return data.sample_span(_store)
+    return _store.sample_span()
 
 
 def _markers() -> list[Marker]:
