@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from launch_control.store.connection import Repository
+from launch_control.store.connection import Repository, new_id
 from launch_control.store.schema import audit_events, jsonable, utcnow
 
 
@@ -25,7 +25,7 @@ class AuditRecords(Repository):
                     launch_id=self.launch_id, at=utcnow(), actor=actor, action=action, details=jsonable(details)
                 )
             )
-            return int(result.inserted_primary_key[0])
+            return new_id(result)
 
     def events(
         self, *, action: str | None = None, since: dt.datetime | None = None, limit: int | None = 200

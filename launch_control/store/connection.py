@@ -129,6 +129,13 @@ def row_dict(row: sa.Row[Any] | None) -> dict[str, Any] | None:
     return dict(row._mapping) if row is not None else None
 
 
+def new_id(result: sa.CursorResult[Any]) -> int:
+    """The id the database gave the row an INSERT just wrote."""
+    key = result.inserted_primary_key
+    assert key is not None, "not the result of a single-row INSERT"
+    return int(key[0])
+
+
 class Repository:
     """Records of one aggregate for one launch, over a shared ``Database``."""
 

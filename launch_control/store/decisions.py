@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from launch_control.store.connection import Repository
+from launch_control.store.connection import Repository, new_id
 from launch_control.store.schema import gate_decisions, jsonable, utcnow, verdicts
 
 
@@ -37,7 +37,7 @@ class DecisionRecords(Repository):
                     details=jsonable(dict(details or {})),
                 )
             )
-            return int(result.inserted_primary_key[0])
+            return new_id(result)
 
     def decisions(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Gate decisions, oldest first (the last ``limit`` when given)."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from launch_control.store.connection import Repository, row_dict
+from launch_control.store.connection import Repository, new_id, row_dict
 from launch_control.store.schema import incidents, jsonable, utcnow
 
 
@@ -52,7 +52,7 @@ class IncidentRecords(Repository):
                     details=jsonable(details),
                 )
             )
-            incident_id = int(result.inserted_primary_key[0])
+            incident_id = new_id(result)
             self._audit_in(
                 conn,
                 actor,

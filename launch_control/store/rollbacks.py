@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from launch_control.store.connection import Repository
+from launch_control.store.connection import Repository, new_id
 from launch_control.store.schema import jsonable, launch_state, rollbacks
 
 
@@ -30,7 +30,7 @@ class RollbackRecords(Repository):
                     details={},
                 )
             )
-            rollback_id = int(result.inserted_primary_key[0])
+            rollback_id = new_id(result)
             # Who ended the ramp and why, on the launch state itself: a running engine reads it
             # on its next interval and ends with "rolled back by <actor>: <reason>".
             current = conn.execute(

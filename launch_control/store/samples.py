@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from launch_control.store.connection import Repository
-from launch_control.store.schema import metric_samples
+from launch_control.store.schema import UTCDateTime, metric_samples
 
 
 @dataclass(frozen=True)
@@ -146,4 +146,4 @@ class SampleRecords(Repository):
             return None
         if not isinstance(value, dt.datetime):
             value = dt.datetime.fromisoformat(str(value))
-        return metric_samples.c.at.type.process_result_value(value, self.engine.dialect)
+        return UTCDateTime().process_result_value(value, self.engine.dialect)

@@ -26,12 +26,17 @@ class StatusRecords(Repository):
         return self._put_status(key, value, overwrite=False)
 
     def _put_status(self, key: str, value: Any, *, overwrite: bool) -> bool:
+        # ON CONFLICT is dialect-specific SQL: each dialect's own insert() (both have the same methods).
+        stmt: Any
         if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
+            from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+            stmt = postgresql_insert(status)
         else:
-            from sqlalchemy.dialects.sqlite import insert
-        row = {"key": key, "value": jsonable(value), "updated_at": utcnow()}
-        stmt = insert(status).values(**row)
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            stmt = sqlite_insert(status)
+        stmt = stmt.values(key=key, value=jsonable(value), updated_at=utcnow())
         if overwrite:
             stmt = stmt.on_conflict_do_update(
                 index_elements=[status.c.key],

@@ -14,26 +14,27 @@ then raise ``HEAD`` in ``launch_control/store/upgrade.py``.
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy.engine import Connection
 
 from launch_control.store.connection import Database
 from launch_control.store.schema import metadata
 
-# SQLite cannot ALTER most things in place: batch mode lets future revisions change columns there.
-OPTIONS = {"target_metadata": metadata, "render_as_batch": True, "compare_type": True}
+
+def _migrate(connection: Connection) -> None:
+    # SQLite cannot ALTER most things in place: batch mode lets future revisions change columns there.
+    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True, compare_type=True)
+    with context.begin_transaction():  # inside the store's transaction this is a no-op
+        context.run_migrations()
 
 
 def run() -> None:
     connection = context.config.attributes.get("connection")
     if connection is not None:
-        context.configure(connection=connection, **OPTIONS)
-        with context.begin_transaction():  # the store's transaction: a no-op here
-            context.run_migrations()
+        _migrate(connection)
         return
     database = Database(context.get_x_argument(as_dictionary=True).get("url"))
     with database.engine.begin() as conn:
-        context.configure(connection=conn, **OPTIONS)
-        with context.begin_transaction():
-            context.run_migrations()
+        _migrate(conn)
     database.close()
 
 
