@@ -120,18 +120,21 @@ def metric_figure(
     for row in rows:
         if row["metric"] not in wanted:
             continue
-        xs, ys, tops = series.setdefault((row["metric"], row["version"]), ([], [], []))
-        xs.append(local(row["at"]))
-        ys.append(row["mean"] * scale)
-        tops.append((row.get("max") if row.get("max") is not None else row["mean"]) * scale)
+        at_list, mean_list, peak_list = series.setdefault((row["metric"], row["version"]), ([], [], []))
+        at_list.append(local(row["at"]))
+        mean_list.append(row["mean"] * scale)
+        peak = row.get("max")
+        peak_list.append((peak if peak is not None else row["mean"]) * scale)
     fig = go.Figure()
     drawn: list[float] = []
-    for (metric, version), (xs, ys, tops) in sorted(series.items(),
-                                                    key=lambda kv: (metrics.index(kv[0][0]), kv[0][1])):
+    for (metric, version), (at_list, mean_list, peak_list) in sorted(
+        series.items(), key=lambda kv: (metrics.index(kv[0][0]), kv[0][1])
+    ):
         name = f"{version} {metric.removeprefix('latency_')}" if len(metrics) > 1 else version
         colour = ROLE_COLOURS.get(version)
         # numpy arrays: plotly validates and copies them whole, not element by element (5× faster)
-        xs, ys, tops = np.array(xs, dtype="datetime64[ms]"), np.array(ys, dtype=float), np.array(tops, dtype=float)
+        xs = np.array(at_list, dtype="datetime64[ms]")
+        ys, tops = np.array(mean_list, dtype=float), np.array(peak_list, dtype=float)
         dash = DASHES[metrics.index(metric) % len(DASHES)]
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=f"{name} mean", legendgroup=name,
                                    line={"color": colour, "dash": dash, "width": 1.5}))
@@ -274,7 +277,7 @@ def gantt_figure(rows: Sequence[Mapping[str, Any]], *, now: dt.datetime | None =
     pad = dt.timedelta(minutes=20)
     start, end = (min(times) - pad, max(times) + pad) if times else (None, None)
     shapes = []
-    if now is not None and (start is None or start <= now <= end):
+    if now is not None and (start is None or end is None or start <= now <= end):
         shapes.append({"type": "line", "xref": "x", "x0": local(now), "x1": local(now), "yref": "paper", "y0": 0,
                        "y1": 1, "line": {"color": "#c92a2a", "width": 1}})
     fig.update_layout(

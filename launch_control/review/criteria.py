@@ -18,6 +18,7 @@ How each measure is computed (documented in the README):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -29,11 +30,14 @@ from launch_control.store.db import Store
 RELEASE_ROLE = "canary"  # samples of the release under launch carry this role
 
 
+Category = Literal["technical", "business", "operational"]
+
+
 @dataclass
 class CriterionResult:
     id: str
     title: str
-    category: Literal["technical", "business", "operational"]
+    category: Category
     measure: str | None
     op: str | None
     target: float | None
@@ -147,35 +151,38 @@ def _measure(plan: Plan, store: Store, measure: str, now: dt.datetime) -> tuple[
     return None, "none", ""
 
 
-def _judge(plan: Plan, store: Store, category: str, criterion: Criterion, reviewer: dict[str, Any] | None,
+def _judge(plan: Plan, store: Store, category: Category, criterion: Criterion, reviewer: dict[str, Any] | None,
            now: dt.datetime) -> CriterionResult:
-    base = {
-        "id": criterion.id,
-        "title": criterion.title,
-        "category": category,
-        "measure": criterion.measure,
-        "op": criterion.op if criterion.measure else None,
-        "target": criterion.target,
-    }
+    result = functools.partial(
+        CriterionResult,
+        id=criterion.id,
+        title=criterion.title,
+        category=category,
+        measure=criterion.measure,
+        op=criterion.op if criterion.measure else None,
+        target=criterion.target,
+    )
     if criterion.measure is None or criterion.measure in ("user_complaints", "support_tickets"):
         if reviewer is None:
-            return CriterionResult(**base, value=None, passed=None, source="reviewer", note="awaiting a reviewer")
+            return result(value=None, passed=None, source="reviewer", note="awaiting a reviewer")
         note = f"{reviewer['verdict']} by {reviewer['actor']}" + (f": {reviewer['note']}" if reviewer["note"] else "")
         if criterion.measure and reviewer["value"] is not None:
-            value = float(reviewer["value"])
-            return CriterionResult(**base, value=value, passed=criterion.passes(value), source="reviewer", note=note)
+            given = float(reviewer["value"])
+            return result(value=given, passed=criterion.passes(given), source="reviewer", note=note)
         passed = {"pass": True, "fail": False}.get(reviewer["verdict"])
-        return CriterionResult(**base, value=None, passed=passed, source="reviewer", note=note)
+        return result(value=None, passed=passed, source="reviewer", note=note)
     value, source, note = _measure(plan, store, criterion.measure, now)
     passed = criterion.passes(value) if value is not None else None
-    return CriterionResult(**base, value=value, passed=passed, source=source, note=note)
+    return result(value=value, passed=passed, source=source, note=note)
 
 
 def evaluate(plan: Plan, store: Store, now: dt.datetime | None = None) -> CriteriaReport:
     now = now or dt.datetime.now(dt.UTC)
     reviewers = store.verdicts()
     sc = plan.success_criteria
-    categories = (("technical", sc.technical), ("business", sc.business), ("operational", sc.operational))
+    categories: tuple[tuple[Category, list[Criterion]], ...] = (
+        ("technical", sc.technical), ("business", sc.business), ("operational", sc.operational),
+    )  # fmt: skip
     results = [
         _judge(plan, store, category, criterion, reviewers.get(criterion.id), now)
         for category, criteria in categories

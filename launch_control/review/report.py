@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from launch_control.plan.units import format_duration
@@ -136,7 +136,7 @@ def _downsample(points: Sequence[tuple[dt.datetime, float]]) -> list[tuple[dt.da
 
 def svg_chart(
     title: str,
-    series: dict[str, Sequence[tuple[dt.datetime, float]]],
+    series: Mapping[str, Sequence[tuple[dt.datetime, float]]],
     *,
     limits: dict[str, float] | None = None,
     markers: Iterable[tuple[dt.datetime, str, str]] = (),
@@ -268,7 +268,7 @@ def _charts(plan: Any, store: Any, clock: _Clock, decisions: list[dict[str, Any]
 def _decisions(decisions: list[dict[str, Any]], clock: _Clock) -> str:
     if not decisions:
         return "<p class='muted'>No gate decisions were recorded.</p>"
-    counts = defaultdict(int)
+    counts: defaultdict[str, int] = defaultdict(int)
     for d in decisions:
         counts[d["verdict"]] += 1
     rows = "".join(
@@ -339,7 +339,8 @@ def _incidents(plan: Any, store: Any, clock: _Clock) -> str:
             f"<div class='muted'>{e(i['resolved_by'] or '')}</div></td>"
             f"<td class='num'>{dur(t.target)}</td><td>{e(i['escalated_to'] or '')}</td><td>{e(rb)}</td></tr>"
         )
-    resolved = [response_times(plan, i).time_to_resolve for i in incidents if i["resolved_at"]]
+    times = [response_times(plan, i).time_to_resolve for i in incidents if i["resolved_at"]]
+    resolved = [t for t in times if t is not None]  # a resolved incident has one
     avg = sum(resolved) / len(resolved) if resolved else None
     return (
         f"<p>{len(incidents)} incident(s); average time to resolve {dur(avg)}.</p>"
