@@ -1,5 +1,6 @@
 """The latency sequential test: five pairs of histogram bounds, each a two-stream test of "no more
-than ``tolerance`` slower", read off stable's and the canary's cumulative histograms exactly.
+than ``tolerance`` slower", read off stable's and the canary's cumulative histograms exactly, and on
+the fail side the ladder (``launch_control.ramp.ladder``), one score over every bound between them.
 
 Pure Python (``math`` only); see ``launch_control.ramp.sequential`` for the two-stream test itself.
 """
@@ -91,11 +92,12 @@ class LatencyTest:
     for a 10 % tolerance, 20-25 % for 20 %; with coarse buckets (Prometheus' defaults) far more,
     and the reason says so.
 
-    * **fail**: the *average* of the pairs' e-values reaches 1/alpha. An average of e-processes
-      is one (valid under H0 at every pair), so looking at five places costs log 5 nats, not a
-      five-fold alpha. A uniform slowdown shows most at the middle (a p75 threshold carries ~2×
-      the information of a p95 one: more requests near it); a slowdown of the tail only shows at
-      p95/p99 — the average finds whichever speaks.
+    * **fail**: ``LADDER_WEIGHT`` × the ladder's e-value + the rest × the *average* of the pairs'
+      e-values reaches 1/alpha. A mixture of e-processes is one (valid under H0 at every pair and
+      on the ladder), so looking at five places costs log 5 nats, not a five-fold alpha. A uniform
+      slowdown shows on every bound, and the ladder adds them up (one score test over all bounds
+      from p50 to p99); a slowdown of the tail only shows at p95/p99 — the pairs' average finds
+      whichever speaks.
     * **pass**: "no more than ``margin`` slower" proven at the p95 bound (the latency a launch's
       SLO names); ``margin`` defaults to the tolerance. With a wider margin the p95 bound gets a
       second stream whose stable reference is the bound at or below ``b / (1 + margin)``.
