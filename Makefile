@@ -17,10 +17,11 @@ install: $(BIN)/.installed
 demo: install
 	$(BIN)/launch-control demo $(DEMO_ARGS)
 
-## install, start the services the tests need, lint, run the whole suite
+## install, start the services the tests need, lint, type-check the core, run the whole suite
 test: install
 	bash scripts/test-services.sh
 	$(BIN)/ruff check .
+	$(BIN)/mypy  # launch_control/, configured in pyproject.toml [tool.mypy]
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install

@@ -42,8 +42,8 @@ other ``LaunchControlError`` exits 1 with its message; a class that is also a bu
 A rollback that does not reach verified health is not an exception: ``emergency_rollback`` returns
 it (``RollbackResult.ok`` false, every stage recorded, the manual command in its message), because
 the emergency path must report what it did rather than unwind; so there is no ``RollbackError``.
-Private signals that never leave their module (the engine's ``_Ended``) are control flow, not
-errors, and stay outside the tree.
+Private signals that never leave their module (the engine's ``_Ended``, the circuit breaker's
+``_Failed``) are control flow, not errors, and stay outside the tree.
 
 Adapters translate their vendors' exceptions into these with ``raise ... from exc``.
 """

@@ -22,7 +22,7 @@ import re
 import zoneinfo
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -471,7 +471,7 @@ class Degradation(Strict):
 
 # --- timeline, checklist, criteria ------------------------------------------------------------
 
-TIMELINE_ACTIONS = (
+TimelineAction = Literal[
     "preflight",
     "freeze_and_tag",
     "deploy_canary",
@@ -481,7 +481,8 @@ TIMELINE_ACTIONS = (
     "post_launch_monitoring",
     "status_check",
     "manual",
-)
+]
+TIMELINE_ACTIONS: tuple[str, ...] = get_args(TimelineAction)
 
 
 class TimelineEntry(Strict):
@@ -489,7 +490,7 @@ class TimelineEntry(Strict):
     at: dt.time
     day: int = Field(default=0, ge=0, le=7, description="days after the launch date")
     title: str
-    action: Literal[TIMELINE_ACTIONS]  # type: ignore[valid-type]
+    action: TimelineAction
     step: int | None = Field(default=None, ge=0, description="for canary_step: index into canary.steps")
     scheduled: bool = True
 

@@ -19,7 +19,7 @@ from launch_control import cli, errors
 from launch_control.errors import LaunchControlError, UsageError
 
 # Private control-flow signals that never leave their module; not errors, so outside the tree.
-SIGNALS = {"launch_control.ramp.engine._Ended"}
+SIGNALS = {"launch_control.ramp.engine._Ended", "launch_control.protect.breaker._Failed"}
 
 
 def _package_exceptions() -> dict[str, type[BaseException]]:

@@ -54,6 +54,6 @@ class _CoalescingTransport:
 
 class CoalescingHttpToolsProtocol(HttpToolsProtocol):
     # asyncio's signature takes a BaseTransport; uvicorn's base narrows it the same way
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # as uvicorn's
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn's base too
         wrapped = _CoalescingTransport(transport, self.loop)
         super().connection_made(wrapped)  # type: ignore[arg-type]  # a proxy that duck-types a Transport
