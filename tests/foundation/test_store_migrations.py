@@ -173,3 +173,22 @@ def test_an_up_to_date_database_opens_without_importing_alembic(tmp_path: Path):
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_concurrent_upgrade_of_a_previous_database(empty_url: str):
+    """Four processes opening a database of the previous code at once: one upgrades it (the
+    duplicate active incident resolved once), the others wait for the lock and find it current."""
+    _previous_schema(empty_url, 1)
+    ctx = multiprocessing.get_context("spawn")
+    start_at = time.time() + 4.0
+    workers = [ctx.Process(target=_migrate_at, args=(empty_url, start_at, w)) for w in range(4)]
+    for p in workers:
+        p.start()
+    for p in workers:
+        p.join(120)
+    assert [p.exitcode for p in workers] == [0] * 4
+    store = Store(empty_url, "old")
+    assert len(store.incidents(status="active")) == 1 and len(store.incidents()) == 2
+    assert store.with_launch("race").count_events("opened") == 4
+    store.close()
+    assert _scalar(empty_url, "SELECT version_num FROM alembic_version") == HEAD
