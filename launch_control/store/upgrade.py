@@ -6,7 +6,8 @@ added it), and every process opens the store — the emergency rollback on Postg
 So ``upgrade`` first reads ``alembic_version`` with one plain query; only a database behind
 ``HEAD`` takes the lock (PostgreSQL: an advisory transaction lock; SQLite: the ``BEGIN IMMEDIATE``
 every store transaction starts with), reads again (another process may have just upgraded it)
-and runs ``alembic upgrade head`` on that connection, in that transaction.
+and runs ``alembic upgrade head`` on that connection, in that transaction. A revision this
+code does not know (a newer release upgraded the database) is left alone, as before Alembic.
 
 A database the previous code made has ``schema_info`` (its own version counter) and no
 ``alembic_version``: the old hand-written statements bring it to their last version, then the
@@ -49,15 +50,14 @@ def upgrade(engine: Engine) -> bool:
     with engine.begin() as conn:
         _lock(conn)
         tables = set(sa.inspect(conn).get_table_names())
-        if (
-            "alembic_version" in tables
-            and conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == HEAD
-        ):
+        current = None
+        if "alembic_version" in tables:
+            current = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        if current == HEAD:
             return False  # another process upgraded it while this one waited for the lock
         if "schema_info" in tables and "alembic_version" not in tables:
             _upgrade_legacy(conn)
-        _alembic_upgrade(conn)
-    return True
+        return _alembic_upgrade(conn, current)
 
 
 def _version(engine: Engine) -> str | None:
@@ -96,11 +96,20 @@ def _upgrade_legacy(conn: Connection) -> None:
         conn.exec_driver_sql(f"UPDATE schema_info SET version = {SCHEMA_VERSION}")
 
 
-def _alembic_upgrade(conn: Connection) -> None:
+def _alembic_upgrade(conn: Connection, current: str | None) -> bool:
     from alembic import command
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = conn
+    if current is not None and current not in {
+        script.revision for script in ScriptDirectory.from_config(config).walk_revisions()
+    }:
+        # A newer release upgraded this database (its revision is not among ours): leave it as it is,
+        # as the hand-written upgrades did with a newer version number — an older release, say one
+        # kept for emergency rollbacks, must still open it.
+        return False
     command.upgrade(config, "head")
+    return True

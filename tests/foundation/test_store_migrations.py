@@ -192,3 +192,18 @@ def test_concurrent_upgrade_of_a_previous_database(empty_url: str):
     assert store.with_launch("race").count_events("opened") == 4
     store.close()
     assert _scalar(empty_url, "SELECT version_num FROM alembic_version") == HEAD
+
+
+def test_a_database_a_newer_release_upgraded_still_opens(empty_url: str):
+    """An older release (one kept for emergency rollbacks, say) opens a database whose revision it
+    does not know: it leaves the schema alone instead of failing."""
+    Store(empty_url, "new").close()
+    engine = sa.create_engine(empty_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = 'from-a-newer-release'"))
+    engine.dispose()
+    store = Store(empty_url, "new")
+    store.audit("alice", "opened")
+    assert store.count_events("opened") == 1
+    store.close()
+    assert _scalar(empty_url, "SELECT version_num FROM alembic_version") == "from-a-newer-release"
