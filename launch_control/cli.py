@@ -13,17 +13,14 @@ streamlit or pandas: ``--status`` and ``emergency-rollback`` must answer at once
 from __future__ import annotations
 
 import argparse
-import getpass
 import importlib
-import os
 import sys
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import Any
 
+from launch_control.commands.actor import who_is_acting
 from launch_control.errors import LaunchControlError, UsageError
-
-ACTOR_ENV = "LAUNCH_CONTROL_ACTOR"
 
 # Global actions (the plan's verbatim flags) → "module:function"; imported only when used.
 GLOBAL_ACTIONS: dict[str, str] = {
@@ -56,8 +53,7 @@ class Context:
 
     @cached_property
     def actor(self) -> str:
-        explicit = getattr(self.args, "actor", None) or os.environ.get(ACTOR_ENV)
-        return explicit or f"cli:{_login()}"
+        return who_is_acting(getattr(self.args, "actor", None))
 
     @cached_property
     def console(self) -> Any:
@@ -70,13 +66,6 @@ class Context:
         from rich.console import Console
 
         return Console(stderr=True, highlight=False)
-
-
-def _login() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name in some containers
-        return "unknown"
 
 
 def _weight(text: str) -> float:

@@ -50,11 +50,9 @@ def split_words(words: list[str]) -> tuple[str | None, str]:
 
 
 def _actor(explicit: str | None) -> str:
-    import os
+    from launch_control.commands.actor import who_is_acting
 
-    from launch_control.cli import ACTOR_ENV, _login
-
-    return explicit or os.environ.get(ACTOR_ENV) or f"cli:{_login()}"
+    return who_is_acting(explicit)
 
 
 NO_PLAN_EXIT = 3

@@ -75,7 +75,7 @@ def due_step(plan: Any, incident: Mapping[str, Any], respond_within: float | Non
 
 def who_is_notified(plan: Any, severity: str) -> dict[str, Any]:
     """For a severity: its channels, the people paged first, and the escalation ladder."""
-    from launch_control.respond.incidents import policy_for
+    from launch_control.respond.severity import policy_for
 
     policy = policy_for(plan, severity)
     primary = roster_by_role(plan)["primary"]

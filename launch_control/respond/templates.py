@@ -176,7 +176,7 @@ def launch_context(plan: Any, store: Any = None) -> dict[str, Any]:
 def incident_context(plan: Any, store: Any, incident: Mapping[str, Any], *, update: str = "") -> dict[str, Any]:
     """``launch_context`` plus ``incident``: its fields, policy, response times and what changed."""
     from launch_control.respond import oncall
-    from launch_control.respond.incidents import policy_for, response_times
+    from launch_control.respond.severity import policy_for, response_times
 
     policy = policy_for(plan, incident["severity"])
     times = response_times(plan, incident)

@@ -17,9 +17,6 @@ _spec.loader.exec_module(import_cycles)
 KNOWN_LOCAL = {
     frozenset(["launch_control.plan.model", "launch_control.store.lastgood"]),
     frozenset(
-        ["launch_control.respond.incidents", "launch_control.respond.oncall", "launch_control.respond.templates"]
-    ),
-    frozenset(
         [
             "launch_control.control.operations",
             "launch_control.ramp.engine",
@@ -27,8 +24,6 @@ KNOWN_LOCAL = {
             "launch_control.ramp.stages",
         ]
     ),
-    frozenset(["launch_control.cli", "launch_control.commands.emergency"]),
-    frozenset(["launch_control.commands.loadgen", "launch_control.plane.demo.loadgen"]),
     frozenset(["launch_control.plane.gateway.admin", "launch_control.plane.gateway.app"]),
 }
 
@@ -41,6 +36,8 @@ def test_no_new_cycle_through_function_local_imports():
     found = {frozenset(c) for c in import_cycles.cycles(import_cycles.graph_of(include_local=True))}
     new = found - KNOWN_LOCAL
     assert not new, f"new import circle(s): {[sorted(c) for c in new]}"
+    cut = KNOWN_LOCAL - found  # a debt paid is struck off the list, so the list only shrinks
+    assert not cut, f"no longer a circle, remove from KNOWN_LOCAL: {[sorted(c) for c in cut]}"
 
 
 def test_the_core_never_imports_the_console_or_the_flows():

@@ -361,7 +361,7 @@ def print_summary(summary: LoadSummary, console: Any) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     from rich.console import Console
 
-    from launch_control.commands.loadgen import add_arguments
+    from launch_control.plane.demo.loadgen_args import add_arguments
 
     parser = argparse.ArgumentParser(
         prog="python -m launch_control.plane.demo.loadgen", description=__doc__.splitlines()[0]
