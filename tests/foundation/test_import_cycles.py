@@ -24,7 +24,6 @@ KNOWN_LOCAL = {
             "launch_control.ramp.stages",
         ]
     ),
-    frozenset(["launch_control.plane.gateway.admin", "launch_control.plane.gateway.app"]),
 }
 
 

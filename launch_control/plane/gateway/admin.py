@@ -12,19 +12,35 @@ import json
 import math
 import os
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from launch_control.errors import UsageError
 from launch_control.plane.gateway.split import BUCKETS, ROLES, threshold
-
-if TYPE_CHECKING:
-    from launch_control.plane.gateway.app import Gateway
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 ADMIN_BODY_LIMIT = 64 * 1024
+
+
+class Routing(Protocol):
+    """What the admin API reads and writes on the gateway (launch_control.plane.gateway.app.Gateway);
+    a Protocol so that this module does not import the app that imports it."""
+
+    known: dict[str, str]
+    workers: int
+    worker: int
+
+    @property
+    def canary_weight(self) -> float: ...
+    @property
+    def upstream_errors(self) -> dict[str, int]: ...
+    def weights(self) -> dict[str, float]: ...
+    def set_weight(self, canary_weight: float) -> None: ...
+    def point(self, body: dict[str, str]) -> None: ...
+    def upstreams_view(self) -> dict[str, Any]: ...
+    async def health(self) -> tuple[bool, dict[str, Any]]: ...
 
 
 class AdminError(UsageError):
@@ -35,8 +51,8 @@ class AdminError(UsageError):
         self.status, self.error, self.detail = status, error, detail
 
 
-async def handle(gateway: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
-    if not authorized(scope, gateway._token):
+async def handle(gateway: Routing, token: bytes, scope: Scope, receive: Receive, send: Send) -> None:
+    if not authorized(scope, token):
         await send_json(
             send,
             401,

@@ -169,7 +169,7 @@ class Gateway:
         if kind == "http":
             path: str = scope["path"]
             if path.startswith("/admin/"):
-                await admin.handle(self, scope, receive, send)
+                await admin.handle(self, self._token, scope, receive, send)
             elif path == "/health":
                 await self._public_health(scope, send)
             elif path == "/metrics":
