@@ -38,8 +38,8 @@ TARGET = 1.5
 def build(url: str, resolution: float) -> int:
     from launch_control.console.lib.sample_launch import write_full_launch
 
-    from launch_control.plan.model import load_plan
     from launch_control.store.db import Store, metric_samples
+    from launch_control.store.lastgood import load_plan
 
     plan = load_plan()
     store = Store(url, launch_id=plan.launch_id)

@@ -45,8 +45,8 @@ TARGET = 1.5
 def build_store(directory: Path, resolution: float) -> tuple[str, float]:
     from launch_control.console.lib.sample_launch import write_full_launch
 
-    from launch_control.plan.model import load_plan
     from launch_control.store.db import Store
+    from launch_control.store.lastgood import load_plan
 
     url = f"sqlite:///{directory / 'bench.db'}"
     plan = load_plan()

@@ -49,10 +49,11 @@ def detection(runs: int, rps: float) -> None:
     import httpx
 
     from launch_control.commands.demo import demo_plan
-    from launch_control.plan.model import dump_plan, load_plan, parse_plan
+    from launch_control.plan.model import dump_plan, parse_plan
     from launch_control.plane.demo.stack import DemoStack
     from launch_control.ramp.engine import Engine
     from launch_control.store.db import Store, utcnow
+    from launch_control.store.lastgood import load_plan
 
     base = load_plan()
     results: dict[float, list[tuple[float, int] | None]] = {}
@@ -174,10 +175,10 @@ class InstantClock:
 
 
 def false_rollbacks(ramps: int, seed: int) -> None:
-    from launch_control.plan.model import load_plan
     from launch_control.plane.traffic.noop import NoopRouter
     from launch_control.ramp.engine import Engine
     from launch_control.store.db import Store
+    from launch_control.store.lastgood import load_plan
 
     plan = load_plan()
     rng = np.random.default_rng(seed)

@@ -54,11 +54,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from launch_control.plan.model import load_plan  # noqa: E402
 from launch_control.plane.gateway.app import LATENCY_BUCKETS as BUCKETS  # noqa: E402  (the histogram simulated)
 from launch_control.ramp.analysis import Gate  # noqa: E402
 from launch_control.ramp.observations import Observation, VersionWindow  # noqa: E402
 from launch_control.ramp.pooling import histogram_quantile  # noqa: E402  (the one the gate pools with)
+from launch_control.store.lastgood import load_plan  # noqa: E402
 
 RATE = 50.0  # requests per second over both versions
 STABLE_ERROR = 0.01

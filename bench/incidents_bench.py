@@ -14,12 +14,13 @@ import statistics
 import tempfile
 import time
 
-from launch_control.plan.model import dump_plan, load_plan, parse_plan
+from launch_control.plan.model import dump_plan, parse_plan
 from launch_control.respond.incidents import IncidentManager
 from launch_control.respond.notify import Notifier, RetryPolicy
 from launch_control.respond.statuspage import summary
 from launch_control.review.report import render_report
 from launch_control.store.db import Store, utcnow
+from launch_control.store.lastgood import load_plan
 from launch_control.web.servers import ServerThread
 
 

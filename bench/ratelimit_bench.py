@@ -192,11 +192,11 @@ def middleware_overhead(n: int = 20000) -> None:
     """CPU per request that protect() adds in front of an app (in-process, memory backend)."""
     import asyncio
 
-    from launch_control.plan.model import load_plan
     from launch_control.protect.degrade import MemoryBoard
     from launch_control.protect.ratelimit.limiter import RateLimiter
     from launch_control.protect.ratelimit.middleware import RateLimitMiddleware
     from launch_control.protect.waf import WafMiddleware
+    from launch_control.store.lastgood import load_plan
 
     plan = load_plan()
 

@@ -51,9 +51,10 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="lc-ttr-"))
     os.environ["LAUNCH_CONTROL_DATA_DIR"] = str(tmp / "data")
     from launch_control.commands.demo import demo_plan
-    from launch_control.plan.model import dump_plan, load_plan
+    from launch_control.plan.model import dump_plan
     from launch_control.plane.demo.stack import DemoStack
     from launch_control.store.db import Store, utcnow
+    from launch_control.store.lastgood import load_plan
 
     base = load_plan()
     with DemoStack(base, free_ports=True) as stack:

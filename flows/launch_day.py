@@ -31,10 +31,11 @@ from launch_control import flows  # noqa: F401  (quiet Prefect defaults before p
 from launch_control.control import operations as ops
 from launch_control.control.timeline import record_stage
 from launch_control.errors import UsageError
-from launch_control.plan.model import Plan, load_plan
+from launch_control.plan.model import Plan
 from launch_control.ramp import stages
 from launch_control.ramp.engine import Approval, Engine, RampResult
 from launch_control.store.db import Store
+from launch_control.store.lastgood import load_plan
 
 FLOW = ops.Actor("flow:launch_day", "flow")
 

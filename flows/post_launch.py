@@ -25,8 +25,8 @@ NOTIFY_WAIT = 20.0  # seconds a run waits for its notifications before the proce
 
 
 def _open(plan_path: str | None) -> tuple[Any, Any]:
-    from launch_control.plan.model import load_plan
     from launch_control.store.db import Store
+    from launch_control.store.lastgood import load_plan
 
     plan = load_plan(plan_path)
     return plan, Store(launch_id=plan.launch_id)
@@ -180,6 +180,6 @@ def post_launch_deployments(
 if __name__ == "__main__":  # python flows/post_launch.py: serve the post-launch schedule alone
     from prefect import serve
 
-    from launch_control.plan.model import load_plan
+    from launch_control.store.lastgood import load_plan
 
     serve(*post_launch_deployments(load_plan()))

@@ -41,7 +41,7 @@ class Context:
 
     @cached_property
     def plan(self) -> Any:
-        from launch_control.plan.model import load_plan
+        from launch_control.store.lastgood import load_plan
 
         return load_plan(self.plan_path)
 

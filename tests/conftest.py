@@ -55,7 +55,7 @@ def _isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def plan():
-    from launch_control.plan.model import load_plan
+    from launch_control.store.lastgood import load_plan
 
     return load_plan()
 

@@ -14,8 +14,9 @@ from typing import Any
 
 import streamlit as st
 
-from launch_control.plan.model import Plan, load_plan, plan_path
+from launch_control.plan.model import Plan, plan_path
 from launch_control.store.db import Store, default_url
+from launch_control.store.lastgood import load_plan
 
 REFRESH_ENV = "LAUNCH_CONTROL_CONSOLE_REFRESH"
 

@@ -59,9 +59,10 @@ def check_adapters(plan: Any) -> list[tuple[str, str]]:
 
 
 def run_validate_plan(args: argparse.Namespace, ctx: Any) -> int:
-    from launch_control.plan.model import PlanError, load_plan
+    from launch_control.plan.model import PlanError
     from launch_control.plan.planfile import plan_path, read_plan_bytes
     from launch_control.store import lastgood
+    from launch_control.store.lastgood import load_plan
 
     plan = load_plan(args.path or ctx.plan_path, remember=False)
     if problems := check_adapters(plan):

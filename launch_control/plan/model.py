@@ -1,8 +1,9 @@
 """The launch plan: one YAML file that holds everything a launch is, loaded into a typed model.
 
-``load_plan(path)`` reads and validates a plan; a bad plan raises ``PlanError`` whose message
+``parse_plan(data)`` validates a plan (``launch_control.store.lastgood.load_plan(path)`` reads one from
+its file and keeps it as the last good plan); a bad plan raises ``PlanError`` whose message
 names the file, the field path and what is wrong. Everything else in Launch Control (engine,
-rollback, flows, console, limiter) reads its settings from the ``Plan`` returned here.
+rollback, flows, console, limiter) reads its settings from the ``Plan`` defined here.
 
 Units: weights are percentages (0–100, ``"5%"``); ratios such as error rates are fractions
 (``"5%"`` → 0.05); durations are seconds (``"30m"`` → 1800.0); rates are (requests, window
@@ -46,7 +47,7 @@ from launch_control.plan.fields import (
     Url,
     strict_units,
 )
-from launch_control.plan.planfile import DEFAULT_PLAN, PLAN_ENV, PlanError, load_data, plan_path
+from launch_control.plan.planfile import DEFAULT_PLAN, PLAN_ENV, PlanError, plan_path
 from launch_control.plan.protection import (
     CircuitBreakerPolicy,
     Degradation,
@@ -97,7 +98,7 @@ __all__ = [
     "Notifications", "OnCall", "OnCallPerson", "OrgWideLimit", "Percent", "Plan", "PlanError",
     "PositiveDuration", "PostLaunchPhase", "Rate", "RateLimitPolicy", "RateLimits", "Release", "RetryPolicy",
     "Rollback", "Sequential", "SeverityPolicy", "Size", "SmokeRequest", "SmokeTests", "Strict", "SuccessCriteria",
-    "Timeline", "TimelineAction", "TimelineEntry", "Url", "Waf", "WafRoute", "dump_plan", "load_plan",
+    "Timeline", "TimelineAction", "TimelineEntry", "Url", "Waf", "WafRoute", "dump_plan",
     "parse_plan", "plan_path", "strict_units",
 ]  # fmt: skip
 
@@ -232,21 +233,6 @@ def parse_plan(data: Any, source: str | os.PathLike[str] = "<plan>", *, strict_u
     if problems:
         raise PlanError(source, problems)
     return plan.model_copy(update={"source": str(source)})
-
-
-def load_plan(path: str | os.PathLike[str] | None = None, *, remember: bool = True) -> Plan:
-    """Read and validate a plan file; raise ``PlanError`` with file, field path and reason.
-
-    A plan that loads is kept, compiled, as the last good plan in the data directory
-    (``launch_control.store.lastgood``): emergency-rollback falls back to it when the file is later
-    broken, and the hot commands start from it without parsing."""
-    target, raw, data = load_data(path)
-    plan = parse_plan(data, target, strict_units=True)
-    if remember:
-        from launch_control.store import lastgood
-
-        lastgood.remember(plan, raw)
-    return plan
 
 
 def dump_plan(plan: Plan) -> dict[str, Any]:

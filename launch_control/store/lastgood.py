@@ -1,7 +1,7 @@
 """The last good plan: a compiled copy of every plan that loaded, so a rollback never depends on
 today's parsing, and the hot commands start without YAML or pydantic.
 
-Every successful ``load_plan`` (validate, start, status, the console, …) calls ``remember``,
+Every successful ``load_plan`` here (validate, start, status, the console, …) calls ``remember``,
 which writes ``<data dir>/last-good/<key of the plan's path>.json`` and ``latest.json`` when the
 source changed: plain JSON holding the source path and its SHA-256, a ``hot`` section (release,
 ramp steps, interval, the rollback's router, deployer and health checks, as plain numbers) and
@@ -25,10 +25,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from launch_control.errors import LaunchControlError
-from launch_control.plan.planfile import PlanError, plan_path, read_plan_bytes, source_hash
+from launch_control.plan.planfile import PlanError, load_data, plan_path, read_plan_bytes, source_hash
+
+if TYPE_CHECKING:
+    from launch_control.plan.model import Plan
 
 FORMAT = 1
 LATEST = "latest.json"
@@ -168,6 +171,25 @@ class Choice:
         return plan_view(self.compiled)
 
 
+_remember = remember  # load_plan's keyword of the same name shadows it
+
+
+def load_plan(path: str | os.PathLike[str] | None = None, *, remember: bool = True) -> Plan:
+    """Read and validate a plan file; raise ``PlanError`` with file, field path and reason.
+
+    A plan that loads is kept, compiled, as the last good plan (``remember``): emergency-rollback
+    falls back to it when the file is later broken, and the hot commands start from it without
+    parsing. It lives here rather than in launch_control.plan.model so that the model never
+    imports this store, which parses plans with it: the dependency runs one way."""
+    from launch_control.plan.model import parse_plan  # pydantic: not on the emergency path's import
+
+    target, raw, data = load_data(path)
+    plan = parse_plan(data, target, strict_units=True)
+    if remember:
+        _remember(plan, raw)
+    return plan
+
+
 def plan_view(compiled: dict[str, Any]) -> Any:
     hot = compiled["hot"]
     rb = hot["rollback"]
@@ -204,8 +226,6 @@ def choose(path: str | os.PathLike[str] | None = None, *, any_path: bool = True)
     if raw is not None and same is not None and same.get("source_sha256") == source_hash(raw):
         return Choice(same)
     if raw is not None:
-        from launch_control.plan.model import load_plan
-
         try:
             plan = load_plan(target)
         except PlanError as exc:

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from analysis_helpers import obs, window
 
-from launch_control.plan.model import load_plan
 from launch_control.ramp.analysis import (
     Gate,
     Verdict,
@@ -20,6 +19,7 @@ from launch_control.ramp.analysis import (
     credibility,
     format_value,
 )
+from launch_control.store.lastgood import load_plan
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,11 @@ import pytest
 from analysis_helpers import obs, window
 from prpl_eb import paired_difference_width
 
-from launch_control.plan.model import load_plan
 from launch_control.ramp.analysis import QUIET_LIMIT, Gate
 from launch_control.ramp.bets import requests_to_prove
 from launch_control.ramp.feasibility import plan_feasibility, step_feasibility
 from launch_control.ramp.sequential import TwoStreamTest
+from launch_control.store.lastgood import load_plan
 
 ALPHA = 0.05
 BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)

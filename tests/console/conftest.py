@@ -27,8 +27,8 @@ def full_launch_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite file holding a whole launch (72 h of 1-minute samples), built once."""
     from launch_control.console.lib.sample_launch import write_full_launch
 
-    from launch_control.plan.model import load_plan
     from launch_control.store.db import Store
+    from launch_control.store.lastgood import load_plan
 
     path = tmp_path_factory.mktemp("full") / "full.db"
     plan = load_plan()
@@ -39,8 +39,8 @@ def full_launch_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _use_db(path: Path, monkeypatch: pytest.MonkeyPatch):
-    from launch_control.plan.model import load_plan
     from launch_control.store.db import Store
+    from launch_control.store.lastgood import load_plan
 
     url = f"sqlite:///{path}"
     monkeypatch.setenv("LAUNCH_CONTROL_DATABASE_URL", url)

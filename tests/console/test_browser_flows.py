@@ -41,8 +41,9 @@ def live_console(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     import yaml
 
     from launch_control.commands.console import start_console
-    from launch_control.plan.model import DEFAULT_PLAN, load_plan
+    from launch_control.plan.model import DEFAULT_PLAN
     from launch_control.store.db import Store
+    from launch_control.store.lastgood import load_plan
     from launch_control.web.auth import add_user
     from launch_control.web.servers import free_port, wait_for_http
 

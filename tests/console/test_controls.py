@@ -174,7 +174,8 @@ def test_real_rollback_against_the_demo_stack(empty_store, console, tmp_path, mo
     stack_module = pytest.importorskip("launch_control.plane.demo.stack")
     import yaml
 
-    from launch_control.plan.model import DEFAULT_PLAN, load_plan
+    from launch_control.plan.model import DEFAULT_PLAN
+    from launch_control.store.lastgood import load_plan
 
     plan = load_plan()
     with stack_module.DemoStack(plan, free_ports=True, canary_weight=25.0) as stack:

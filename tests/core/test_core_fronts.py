@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def quiet_plan(tmp_path, monkeypatch):
     """The shipped plan with the dry-run noop router and no notification channels."""
-    from launch_control.plan.model import DEFAULT_PLAN, load_plan
+    from launch_control.plan.model import DEFAULT_PLAN
+    from launch_control.store.lastgood import load_plan
 
     data = yaml.safe_load(DEFAULT_PLAN.read_text())
     data["rollback"]["router"] = {"type": "noop"}

@@ -25,8 +25,8 @@ LOAD_RPS = 150
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    from launch_control.plan.model import load_plan
     from launch_control.plane.demo.stack import DemoStack
+    from launch_control.store.lastgood import load_plan
 
     data = tmp_path_factory.mktemp("stack-data")
     with pytest.MonkeyPatch.context() as mp:
@@ -154,7 +154,7 @@ def test_emergency_rollback_cli_on_the_stack_without_prefect(plan, fresh, cli_en
 
 KILLABLE = """
 import sys, time
-from launch_control.plan.model import load_plan
+from launch_control.store.lastgood import load_plan
 from launch_control.store.db import Store
 from launch_control.ramp.engine import Engine
 plan = load_plan(sys.argv[1])
@@ -165,7 +165,8 @@ Engine(plan, Store(sys.argv[2], launch_id=plan.launch_id), notifier=False, out=l
 def test_killed_engine_resumes_at_the_right_step(plan, fresh, tmp_path, cli_env):
     import yaml
 
-    from launch_control.plan.model import dump_plan, load_plan
+    from launch_control.plan.model import dump_plan
+    from launch_control.store.lastgood import load_plan
 
     test_plan = stack_plan(plan, fresh, holds=("1s", "6s", "2s"))
     path = tmp_path / "plan.yaml"

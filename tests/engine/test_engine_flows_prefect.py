@@ -21,8 +21,8 @@ pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    from launch_control.plan.model import load_plan
     from launch_control.plane.demo.stack import DemoStack
+    from launch_control.store.lastgood import load_plan
 
     data = tmp_path_factory.mktemp("stack-data")
     with pytest.MonkeyPatch.context() as mp:

@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from launch_control.plan.model import dump_plan, load_plan
+from launch_control.plan.model import dump_plan
 from launch_control.store.db import Store
+from launch_control.store.lastgood import load_plan
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow, pytest.mark.timeout(180)]
 

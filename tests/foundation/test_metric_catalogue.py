@@ -17,7 +17,6 @@ from launch_control.plan.model import (
     MetricKind,
     PlanError,
     dump_plan,
-    load_plan,
     parse_plan,
 )
 from launch_control.plane.gateway.metrics import MetricSlots
@@ -26,6 +25,7 @@ from launch_control.plane.metrics.gateway import version_window
 from launch_control.plane.metrics.promtext import Scrape
 from launch_control.ramp.observations import Observation, VersionWindow
 from launch_control.ramp.pooling import merge
+from launch_control.store.lastgood import load_plan
 
 
 def test_the_plan_accepts_exactly_the_gate_metrics_and_names_them_when_refusing():

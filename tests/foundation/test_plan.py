@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from launch_control.plan.model import DEFAULT_PLAN, PlanError, dump_plan, load_plan, parse_plan
+from launch_control.plan.model import DEFAULT_PLAN, PlanError, dump_plan, parse_plan
 from launch_control.plan.units import format_duration, parse_duration, parse_fraction, parse_percent, parse_rate
+from launch_control.store.lastgood import load_plan
 
 
 @pytest.fixture(scope="module")

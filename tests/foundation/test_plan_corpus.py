@@ -16,7 +16,8 @@ import pytest
 import yaml
 
 from launch_control.cli import _guarded, run
-from launch_control.plan.model import DEFAULT_PLAN, load_plan
+from launch_control.plan.model import DEFAULT_PLAN
+from launch_control.store.lastgood import load_plan
 
 BASE_TEXT = DEFAULT_PLAN.read_text(encoding="utf-8")
 BASE = yaml.safe_load(BASE_TEXT)

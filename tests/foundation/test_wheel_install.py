@@ -112,7 +112,8 @@ def test_the_installed_package_data_and_layers_resolve_inside_the_venv(tool, ven
 import importlib.resources, json, sys, launch_control
 from launch_control.commands.console import app_path
 from launch_control.control import seams
-from launch_control.plan.model import DEFAULT_PLAN, load_plan
+from launch_control.plan.model import DEFAULT_PLAN
+from launch_control.store.lastgood import load_plan
 from launch_control.respond.templates import find_template
 plan = load_plan()
 print(json.dumps({

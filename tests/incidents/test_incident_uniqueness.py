@@ -42,7 +42,7 @@ def test_threads_opening_one_cause_get_one_incident(store) -> None:
 
 
 def _process_opens(url: str, launch_id: str, start, queue) -> None:
-    from launch_control.plan.model import load_plan
+    from launch_control.store.lastgood import load_plan
 
     store = Store(url, launch_id=launch_id)
     manager = IncidentManager(load_plan(), store, rollback=None)

@@ -133,7 +133,7 @@ def test_process_exiting_mid_send_still_leaves_a_failed_row(plan, tmp_path, sile
     db = tmp_path / "exit.db"
     script = textwrap.dedent(
         f"""
-        from launch_control.plan.model import load_plan
+        from launch_control.store.lastgood import load_plan
         from launch_control.store.db import Store
         from launch_control.respond.notify import Notifier, RetryPolicy
         import sys, time
@@ -148,8 +148,8 @@ def test_process_exiting_mid_send_still_leaves_a_failed_row(plan, tmp_path, sile
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
-    from launch_control.plan.model import load_plan
     from launch_control.store.db import Store
+    from launch_control.store.lastgood import load_plan
 
     rows = Store(f"sqlite:///{db}", launch_id=load_plan().launch_id).notifications()
     assert len(rows) == 1 and not rows[0]["ok"] and "exited while this was still sending" in rows[0]["error"]

@@ -44,8 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         plan = store = None
         if args.plan:  # protection (launch_control.protect.layers), opt-in
-            from launch_control.plan.model import load_plan
             from launch_control.store.db import Store
+            from launch_control.store.lastgood import load_plan
 
             plan = load_plan(args.plan)
             store = Store(launch_id=plan.launch_id)

@@ -74,7 +74,7 @@ class DemoStack:
         from launch_control.config import PORTS
 
         if plan is None:
-            from launch_control.plan.model import load_plan
+            from launch_control.store.lastgood import load_plan
 
             plan = load_plan()
         self.plan = plan

@@ -112,8 +112,8 @@ def _serve(args: argparse.Namespace, known: dict[str, str], port: int) -> int:
         sockets = [reuseport_socket(args.host, port)]
     plan = store = None
     if args.plan:  # protection (launch_control.protect.layers), opt-in
-        from launch_control.plan.model import load_plan
         from launch_control.store.db import Store
+        from launch_control.store.lastgood import load_plan
 
         plan = load_plan(args.plan)
         store = Store(launch_id=plan.launch_id)
