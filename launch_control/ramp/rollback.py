@@ -15,6 +15,11 @@ module is the emergency path: the standard library only at import (health checks
 ``launch_control.web.lighthttp``; the store, router and deployer are what the caller passes or the
 plan names) — never prefect, streamlit or pandas.
 
+This module runs the stages in order and keeps one rollback per launch at a time; what a result
+is lives in ``launch_control.ramp.rollback_result`` and the stages' side effects (retry, health
+verification, banner, notifications) in ``launch_control.ramp.rollback_steps``; their names stay
+importable from here.
+
 A rollback that did not verify (traffic, deploy or health failed) is recorded with no verified
 time and no TTR: its message says "not verified after N s" and names the manual command.
 """
@@ -22,66 +27,43 @@ time and no TTR: its message says "not verified after N s" and names the manual 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TextIO
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any, TextIO
+
+# Re-exported: callers and tests import these from launch_control.ramp.rollback.
+from launch_control.ramp.rollback_result import RollbackResult, Stage, after_s, ttr_words, utcnow
+from launch_control.ramp.rollback_steps import (
+    DEPLOY_SHARE,
+    FIRST_BACKOFF,
+    MAX_BACKOFF,
+    PROGRESS_EVERY,
+    TRAFFIC_SHARE,
+    VERIFY_POLL,
+    Banner,
+    manual_command,
+    notify_channels,
+    plan_deployer,
+    plan_router,
+    retry_until,
+    safe,
+    sent_summary,
+    verify_health,
+)
 
 if TYPE_CHECKING:
     from launch_control.plan.model import Plan
     from launch_control.plane.deploy.base import Deployer
     from launch_control.plane.traffic.base import TrafficRouter
-    from launch_control.respond.notify import Notifier
+    from launch_control.ramp.rollback_steps import NotifierArg
     from launch_control.store.db import Store
 
-    NotifierArg = Notifier | Literal[False] | None  # False: send nothing; None: the plan's Notifier
-
-log = logging.getLogger(__name__)
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-# Share of the TTR budget each stage may spend retrying (cumulative deadlines from the trigger).
-TRAFFIC_SHARE, DEPLOY_SHARE = 0.4, 0.7
-FIRST_BACKOFF, MAX_BACKOFF = 0.05, 2.0
-VERIFY_POLL = 0.1
-PROGRESS_EVERY = 10.0  # seconds between "still retrying" lines while a stage keeps failing
-
-
-@dataclass
-class Stage:
-    name: str
-    ok: bool
-    at: dt.datetime
-    elapsed: float  # seconds since the trigger
-    detail: str
-    attempts: int = 1
-
-
-@dataclass
-class RollbackResult:
-    ok: bool
-    message: str
-    trigger: str
-    reason: str
-    actor: str
-    target_version: str
-    started_at: dt.datetime
-    rollback_id: int | None = None
-    ttr_seconds: float | None = None
-    stages: list[Stage] = field(default_factory=list)
-    joined: bool = False  # another rollback of this launch was already running; this is its result
-
-    def stage(self, name: str) -> Stage | None:
-        return next((s for s in self.stages if s.name == name), None)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+__all__ = [
+    "DEPLOY_SHARE", "FIRST_BACKOFF", "MAX_BACKOFF", "PROGRESS_EVERY", "TRAFFIC_SHARE", "VERIFY_POLL", "Out",
+    "RollbackResult", "Stage", "after_s", "emergency_rollback", "ttr_words", "utcnow", "verify_health",
+]  # fmt: skip
 
 
 Out = Callable[[str], None] | TextIO | None
@@ -105,216 +87,6 @@ def _printer(out: Out) -> Callable[[str], None]:
 
     return write
 
-
-def _retry(
-    action: Callable[[], Any], deadline: float, progress: Callable[[int, str], None] | None = None
-) -> tuple[bool, Any, int, str]:
-    """Call ``action`` until it succeeds or the next try would pass ``deadline``.
-
-    Returns (ok, value, attempts, last error). Any exception counts as a failed attempt: an
-    adapter bug must not stop the rollback from trying again. ``progress(attempts, error)`` hears
-    of the first failure and then at most every PROGRESS_EVERY seconds, so a person watching a
-    rollback that keeps failing sees it is still trying (and why) instead of silence. The policy
-    is launch_control.retrying's (full-jitter backoff, FIRST_BACKOFF doubling to MAX_BACKOFF),
-    bounded by the deadline only.
-    """
-    from launch_control import retrying  # tenacity: a few ms, paid only when a rollback runs
-
-    told = [-PROGRESS_EVERY]
-    made = [0]
-    last = [""]  # the last failure, returned on success too (as before)
-
-    def failed(attempts: int, exc: BaseException) -> None:
-        last[0] = _error(exc)
-        log.debug("rollback attempt %d failed: %s", attempts, _error(exc))
-        if progress is not None and time.monotonic() - told[0] >= PROGRESS_EVERY:
-            told[0] = time.monotonic()
-            progress(attempts, _error(exc))
-
-    def once(_left: float) -> Any:
-        made[0] += 1
-        return action()
-
-    try:
-        value = retrying.call(
-            once, attempts=None, base_delay=FIRST_BACKOFF, max_delay=MAX_BACKOFF,
-            total_timeout=deadline - time.monotonic(), on_failure=failed,
-        )  # fmt: skip
-    except retrying.RetryExhausted as exc:
-        return False, None, exc.attempts, _error(exc.last) if exc.last is not None else ""
-    return True, value, made[0], last[0]
-
-
-# Built only when the caller passes none, and imported then: the emergency path loads one adapter.
-def _plan_router(config: Any) -> Any:
-    from launch_control.plane.traffic import build_router
-
-    return build_router(config)
-
-
-def _plan_deployer(config: Any) -> Any:
-    from launch_control.plane.deploy import build_deployer
-
-    return build_deployer(config)
-
-
-def _error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _safe(what: str, action: Callable[[], Any]) -> Any:
-    """Record-keeping that must never stop a rollback (the store may be the thing that is down)."""
-    try:
-        return action()
-    except Exception as exc:
-        log.error("rollback: could not %s: %s", what, exc)
-        return None
-
-
-class _Banner:
-    """'Rollback in progress' on the shared degradation status (launch_control.protect.degrade), off the
-    clock: the writes run on one background thread, in order; the final one is waited for briefly
-    (after the TTR is taken) so a short-lived CLI process does not leave the banner up."""
-
-    def __init__(self, store: Store, actor: str):
-        self.store, self.actor = store, actor
-        self._thread: threading.Thread | None = None
-
-    def _run(self, job: Callable[[], Any], wait: float = 0.0) -> None:
-        previous = self._thread
-
-        def work() -> None:
-            if previous is not None:
-                previous.join(5)
-            with contextlib.suppress(Exception):
-                job()
-
-        self._thread = threading.Thread(target=work, name="rollback-banner", daemon=True)
-        self._thread.start()
-        if wait:
-            self._thread.join(wait)
-
-    def start(self, reason: str) -> None:
-        # Imported on the banner's own thread, so the status board's imports never stand between
-        # the trigger and the traffic switch; from protect.status, not protect.degrade, which
-        # brings the circuit breaker (pybreaker, redis) the emergency path must not load.
-        def job() -> None:
-            from launch_control.protect.boards import default_board
-            from launch_control.protect.status import rollback_started
-
-            rollback_started(reason, default_board(self.store), actor=self.actor)
-
-        self._run(job)
-
-    def finish(self) -> None:
-        from launch_control.protect.boards import default_board
-        from launch_control.protect.status import rollback_finished
-
-        self._run(lambda: rollback_finished(default_board(self.store)), wait=2.0)
-
-
-def verify_health(
-    plan: Plan, deadline: float, router: TrafficRouter | None = None, progress: Callable[[int, str], None] | None = None
-) -> tuple[bool, str, int]:
-    """Poll the plan's health checks (and the router's weight) until all pass or ``deadline``;
-    ``progress(rounds, problems)`` hears of failing rounds at most every PROGRESS_EVERY seconds."""
-    from launch_control.web.lighthttp import http_check
-
-    checks = list(plan.rollback.health_checks)
-    rounds, last = 0, "no health checks configured"
-    told = time.monotonic()  # the first report comes after PROGRESS_EVERY: a short blip is normal
-    if True:  # (one block, as when this held an HTTP client)
-        while True:
-            rounds += 1
-            problems: list[str] = []
-            passed: list[str] = []
-            for check in checks:
-                remaining = max(0.2, min(check.timeout, deadline - time.monotonic()))
-                ok, detail = http_check(
-                    check.url,
-                    expect_status=check.expect_status,
-                    expect_json=check.expect_json,
-                    timeout=remaining,
-                )
-                (passed if ok else problems).append(f"{check.name}: {detail}")
-            if router is not None:
-                try:
-                    weight = float(router.get_weight())
-                    if weight > 0:
-                        problems.append(f"router still sends {weight:g}% to the canary")
-                    else:
-                        passed.append("router: canary 0%")
-                except Exception as exc:
-                    problems.append(f"router weight unreadable: {exc}")
-            if not problems and checks:
-                return True, "; ".join(passed), rounds
-            last = "; ".join(problems)
-            if progress is not None and time.monotonic() - told >= PROGRESS_EVERY:
-                told = time.monotonic()
-                progress(rounds, last)
-            if time.monotonic() + VERIFY_POLL > deadline:
-                return False, last, rounds
-            time.sleep(VERIFY_POLL)
-
-
-def ttr_words(row: dict[str, Any]) -> str:
-    """A recorded rollback in words: ``TTR 1.23 s`` when verified, else ``not verified after N s``."""
-    if row.get("ok") and row.get("ttr_seconds") is not None:
-        return f"TTR {row['ttr_seconds']:.2f} s"
-    started, ended = row.get("started_at"), row.get("finished_at")
-    if started is None or ended is None:
-        return "not verified (still running, or stopped before it finished)"
-    return f"not verified after {max(0.0, (ended - started).total_seconds()):.0f} s"
-
-
-def after_s(result: RollbackResult) -> float:
-    verify = result.stage("verify")
-    return verify.elapsed if verify else 0.0
-
-
-def _manual(plan: Plan) -> str:
-    """The manual command for the plan's router (never raises: this is the failure message)."""
-    try:
-        from launch_control.store.lastgood import manual_steps
-
-        router = plan.rollback.router
-        return manual_steps({"type": router.type, **router.settings})
-    except Exception:
-        return "  see the runbook: set the router's canary weight to 0 by hand"
-
-
-def _sent_summary(store: Store, since: dt.datetime) -> str:
-    """What became of this rollback's messages, per channel, from the store's notification log."""
-    rows = [n for n in store.notifications() if n["kind"] == "rollback" and n["at"] >= since]
-    if not rows:
-        return "none recorded"
-
-    def outcome(row: dict[str, Any]) -> str:
-        if row["ok"]:
-            return "delivered"
-        if str(row["error"]).startswith("skipped"):
-            return "skipped (channel not configured)"
-        return f"failed ({row['error']})"
-
-    return "; ".join(f"{row['channel']} {outcome(row)}" for row in rows)
-
-
-def _notify(plan: Plan, store: Store, subject: str, text: str, notifier: NotifierArg) -> tuple[str, Notifier | None]:
-    """Hand the message to the Notifier (returns at once); say what happened, never raise."""
-    if notifier is False:
-        return "notifications off for this rollback", None
-    try:
-        if notifier is None:
-            from launch_control.respond.notify import Notifier
-
-            notifier = Notifier(plan, store)
-        notifier.send("rollback", subject, text, channels=list(plan.rollback.notify) or None)
-    except ImportError:
-        return "notifier not available in this installation; nothing sent", None
-    except Exception as exc:
-        return f"notifier failed ({type(exc).__name__}: {exc}); the rollback is not affected", None
-    channels = ", ".join(plan.rollback.notify) or "the plan's default channels"
-    return f"queued to {channels} (delivered in the background)", notifier
 
 
 def emergency_rollback(
@@ -414,30 +186,30 @@ def _rollback(
 
     def attempt(name: str, action: Callable[[], Any], share: float) -> tuple[bool, Any, int, str]:
         """``action`` retried until ``share`` of the budget is spent: (ok, result, attempts, last error)."""
-        return _retry(action, t0 + budget * share, retrying(name, share))
+        return retry_until(action, t0 + budget * share, retrying(name, share))
 
     say(f"EMERGENCY ROLLBACK of {plan.release.product} {plan.release.version} → {target}: {reason}")
     stage("trigger", True, f"{trigger} by {actor} at {started_at.isoformat(timespec='milliseconds')}")
-    result.rollback_id = _safe(
+    result.rollback_id = safe(
         "record the rollback start",
         lambda: store.start_rollback(
             trigger=trigger, reason=reason, actor=actor, target_version=target, started_at=started_at
         ),
     )
-    _safe("record the phase", lambda: store.update_state(phase="rolling_back"))
-    banner = _Banner(store, actor)
+    safe("record the phase", lambda: store.update_state(phase="rolling_back"))
+    banner = Banner(store, actor)
 
     # 1. traffic — first, because every second here is users served by the bad version.
     traffic_ok, traffic_at = False, None
     if router is None:
-        router = adapter("traffic", "router", plan.rollback.router, _plan_router)
+        router = adapter("traffic", "router", plan.rollback.router, plan_router)
     if router is not None:
         ok, _, attempts, error = attempt("traffic", lambda: router.set_weight(0), TRAFFIC_SHARE)
         if ok:
             traffic_ok, traffic_at = True, utcnow()
             via = getattr(router, "name", "router")
             stage("traffic", True, f"all traffic to stable via {via} (canary 0%)", attempts)
-            _safe("record the weight", lambda: store.update_state(canary_weight=0.0))
+            safe("record the weight", lambda: store.update_state(canary_weight=0.0))
         else:
             stage("traffic", False, f"router did not take weight 0: {error}", attempts)
 
@@ -446,7 +218,7 @@ def _rollback(
     # 2. deploy — stable back on the known-good version (idempotent: already there is fine).
     deploy_ok, deployed_at = False, None
     if deployer is None:
-        deployer = adapter("deploy", "deployer", plan.rollback.deployer, _plan_deployer)
+        deployer = adapter("deploy", "deployer", plan.rollback.deployer, plan_deployer)
     if deployer is not None:
         ok, detail, attempts, error = attempt("deploy", lambda: deployer.deploy("stable", target), DEPLOY_SHARE)
         if ok:
@@ -480,7 +252,7 @@ def _rollback(
         after = (checked_at - started_at).total_seconds()
         result.message = (
             f"rollback to {target} NOT verified after {after:.0f} s ({', '.join(failed)} failed) — act by hand now:\n"
-            + _manual(plan)
+            + manual_command(plan)
         )
     finished_at = utcnow()
     rollback_id = result.rollback_id
@@ -494,8 +266,8 @@ def _rollback(
             )  # fmt: skip
 
     # Recorded before notifying: a slow notifier must not delay what --status and the console show.
-    _safe("record the rollback result", record)
-    _safe(
+    safe("record the rollback result", record)
+    safe(
         "record the final phase",
         lambda: store.update_state(phase="rolled_back" if result.ok else "rollback_failed"),
     )
@@ -503,11 +275,11 @@ def _rollback(
     # 4. notify — after the clock stops; the Notifier delivers in the background.
     text = f"{result.message}. Reason: {reason}. Triggered by {actor} ({trigger})."
     subject = f"{plan.release.product} {plan.release.version} rolled back" if result.ok else "ROLLBACK FAILED"
-    detail, used = _notify(plan, store, subject, text, notifier)
+    detail, used = notify_channels(plan, store, subject, text, notifier)
     stage("notify", True, detail)
 
-    _safe("record the notify stage", record)
-    _safe(
+    safe("record the notify stage", record)
+    safe(
         "audit the rollback",
         lambda: store.audit(
             actor, "rollback.finish", rollback=rollback_id, ok=result.ok, ttr_seconds=result.ttr_seconds,
@@ -523,5 +295,5 @@ def _rollback(
             if not used.flush(flush):
                 say(f"  notifications still queued after {flush:g} s")
             else:
-                say(f"  notifications: {_sent_summary(store, started_at)}")
+                say(f"  notifications: {sent_summary(store, started_at)}")
     return result
