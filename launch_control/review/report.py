@@ -5,58 +5,27 @@ response times, notifications, checklist completion and the success-criteria ver
 
 ``render_report(plan, store)`` returns the HTML; ``launch-control report --out report.html``
 writes it and the console offers it as a download.
+
+The HTML building blocks (stylesheet, escaping, badges, the plan-zone clock) are in
+``launch_control.review.markup`` and the SVG charts in ``launch_control.review.svg_charts``; this
+module writes the sections and assembles them, and their names stay importable from here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from launch_control.plan.units import format_duration
+# Re-exported: the report's building blocks are importable from launch_control.review.report.
 from launch_control.review.colours import INCIDENT_COLOURS, ROLE_COLOURS, SEV_COLOURS
+from launch_control.review.markup import BAD_MARK, CSS, OK_MARK, VERDICT_COLOURS, Clock, badge, dur, e
+from launch_control.review.svg_charts import MAX_POINTS, metric_charts, svg_chart
 
-VERDICT_COLOURS = {"pass": "#2b8a3e", "fail": "#c92a2a", "pending": "#868e96", "hold": "#f08c00"}
-OK_MARK, BAD_MARK = "<span class='ok'>{}</span>", "<span class='bad'>{}</span>"
-MAX_POINTS = 300  # per series in a chart: the file stays small for a 72-hour launch
-
-CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:0 auto;max-width:1100px;padding:1.5rem;
-color:#212529}
-h1{margin-bottom:.2rem} h2{border-bottom:2px solid #dee2e6;padding-bottom:.3rem;margin-top:2.2rem}
-table{border-collapse:collapse;width:100%;font-size:.9rem;margin:.5rem 0}
-th,td{border-bottom:1px solid #dee2e6;padding:.35rem .5rem;text-align:left;vertical-align:top}
-th{background:#f1f3f5} .muted{color:#868e96} .num{text-align:right;font-variant-numeric:tabular-nums}
-.badge{display:inline-block;border-radius:4px;padding:0 .45rem;color:#fff;font-weight:600;font-size:.85rem}
-.cards{display:flex;gap:1rem;flex-wrap:wrap}
-.card{border:1px solid #dee2e6;border-radius:6px;padding:.6rem 1rem;min-width:150px}
-.card b{display:block;font-size:1.4rem} svg{background:#fff;border:1px solid #e9ecef;margin:.4rem 0}
-.ok{color:#2b8a3e;font-weight:600} .bad{color:#c92a2a;font-weight:600}
-@media print{h2{page-break-after:avoid}}
-"""
-
-
-def e(value: Any) -> str:
-    return html.escape("" if value is None else str(value))
-
-
-def badge(text: str, colour: str | None = None) -> str:
-    colour = colour or VERDICT_COLOURS.get(text, "#495057")
-    return f'<span class="badge" style="background:{colour}">{e(text)}</span>'
-
-
-def dur(seconds: float | None) -> str:
-    return "—" if seconds is None else format_duration(max(0.0, float(seconds)))
-
-
-class _Clock:
-    def __init__(self, plan: Any):
-        self.tz = plan.timeline.tz
-
-    def __call__(self, when: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-        return "—" if when is None else when.astimezone(self.tz).strftime(fmt)
+__all__ = [
+    "BAD_MARK", "CSS", "INCIDENT_COLOURS", "MAX_POINTS", "OK_MARK", "ROLE_COLOURS", "SEV_COLOURS", "VERDICT_COLOURS",
+    "badge", "dur", "e", "render_report", "svg_chart",
+]  # fmt: skip
 
 
 # --- sections --------------------------------------------------------------------------------------
@@ -96,7 +65,7 @@ def _launch_date(plan: Any, store: Any) -> dt.date:
     return (first or dt.datetime.now(dt.UTC)).astimezone(plan.timeline.tz).date()
 
 
-def _timeline(plan: Any, store: Any, clock: _Clock) -> str:
+def _timeline(plan: Any, store: Any, clock: Clock) -> str:
     day = _launch_date(plan, store)
     events: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for event in store.timeline_events():
@@ -122,150 +91,7 @@ def _timeline(plan: Any, store: Any, clock: _Clock) -> str:
     )
 
 
-def _downsample(points: Sequence[tuple[dt.datetime, float]]) -> list[tuple[dt.datetime, float]]:
-    if len(points) <= MAX_POINTS:
-        return list(points)
-    size = len(points) / MAX_POINTS
-    out = []
-    for i in range(MAX_POINTS):
-        chunk = points[int(i * size): int((i + 1) * size)] or [points[-1]]
-        # keep each bucket's worst (largest) value: a spike must survive the thinning
-        out.append(max(chunk, key=lambda p: p[1]))
-    return out
-
-
-def svg_chart(
-    title: str,
-    series: Mapping[str, Sequence[tuple[dt.datetime, float]]],
-    *,
-    limits: dict[str, float] | None = None,
-    markers: Iterable[tuple[dt.datetime, str, str]] = (),
-    unit: str = "",
-    clock: _Clock | None = None,
-    width: int = 1000,
-    height: int = 250,
-    span: tuple[dt.datetime, dt.datetime] | None = None,
-) -> str:
-    """An inline SVG line chart: one line per series, dashed horizontal limits, vertical markers.
-
-    Scaled as the console's charts are (``charts.y_scale``): the axis follows the data, limits far
-    above it are listed as off-scale rather than squashing the lines flat. The legend sits above the
-    plot, the SEV labels at the plot's left edge, so neither covers the other. ``span`` is the time
-    axis (the launch window, shared by every chart); without it the samples' own first and last time.
-    """
-    from launch_control.review.charts import y_scale
-
-    left, right, top, bottom = 60, 20, 40, 30
-    points = [p for s in series.values() for p in s]
-    if not points:
-        return f"<p class='muted'>{e(title)}: no data from the source.</p>"
-    t0, t1 = span or (min(p[0] for p in points), max(p[0] for p in points))
-    if t1 <= t0:  # a single sample: give the axis an hour so both ends do not read the same time
-        t0, t1 = t0 - dt.timedelta(minutes=30), t1 + dt.timedelta(minutes=30)
-    seconds = (t1 - t0).total_seconds()
-    y_max, shown, off = y_scale([p[1] for p in points if t0 <= p[0] <= t1], limits)
-    plot_w, plot_h = width - left - right, height - top - bottom
-
-    def x(t: dt.datetime) -> float:
-        return left + (t - t0).total_seconds() / seconds * plot_w
-
-    def y(v: float) -> float:
-        return top + plot_h - (min(v, y_max) / y_max) * plot_h
-
-    def fmt(v: float) -> str:
-        if unit == "ratio":
-            return f"{v * 100:.3g}%"
-        if unit == "duration":
-            return f"{v * 1000:.3g} ms" if v < 1 else f"{v:.3g} s"
-        return f"{v:.3g}"
-
-    parts = [
-        f'<svg viewBox="0 0 {width} {height}" width="100%" role="img" aria-label="{e(title)}">',
-        f'<text x="{left}" y="16" font-size="13" font-weight="600">{e(title)}</text>',
-        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#adb5bd"/>',
-        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#adb5bd"/>',
-    ]
-    for frac in (0.0, 0.5, 1.0):
-        v = y_max * frac
-        parts.append(f'<text x="{left - 6}" y="{y(v) + 4:.1f}" font-size="10" text-anchor="end">{e(fmt(v))}</text>')
-    label = clock or (lambda t, f="%H:%M": t.strftime(f))
-    fmt_t = "%a %H:%M" if seconds > 3600 else "%H:%M:%S"
-    for t, anchor in ((t0, "start"), (t0 + (t1 - t0) / 2, "middle"), (t1, "end")):
-        parts.append(
-            f'<text x="{x(t):.1f}" y="{height - 8}" font-size="10" text-anchor="{anchor}">{e(label(t, fmt_t))}</text>'
-        )
-    for name, limit in sorted(shown.items()):
-        colour = SEV_COLOURS.get(name, "#868e96")
-        parts.append(
-            f'<line x1="{left}" y1="{y(limit):.1f}" x2="{left + plot_w}" y2="{y(limit):.1f}" stroke="{colour}" '
-            f'stroke-dasharray="6 4"/><text x="{left + 4}" y="{y(limit) - 3:.1f}" font-size="10" '
-            f'fill="{colour}">{e(name.upper().replace("SEV", "SEV-"))} {e(fmt(limit))}</text>'
-        )
-    if off:
-        ordered = sorted(off.items(), key=lambda kv: kv[1])
-        note = ", ".join(f"{k.upper().replace('SEV', 'SEV-')} {fmt(v)}" for k, v in ordered)
-        parts.append(f'<text x="{left + plot_w}" y="16" font-size="10" text-anchor="end" fill="#868e96">'
-                     f'off-scale above: {e(note)}</text>')
-    for when, text, colour in markers:
-        if t0 <= when <= t1:
-            parts.append(
-                f'<line x1="{x(when):.1f}" y1="{top}" x2="{x(when):.1f}" y2="{top + plot_h}" stroke="{colour}" '
-                f'stroke-dasharray="2 3"><title>{e(text)}</title></line>'
-                f'<text x="{x(when) + 3:.1f}" y="{top + 10}" font-size="9" fill="{colour}">{e(text)}</text>'
-            )
-    legend_x = left
-    for i, (name, data) in enumerate(series.items()):
-        colour = ROLE_COLOURS.get(name, ["#2f9e44", "#7048e8", "#1098ad"][i % 3])
-        thinned = _downsample([p for p in data if t0 <= p[0] <= t1])
-        coords = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in thinned)
-        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.6" points="{coords}"/>')
-        parts.append(f'<text x="{legend_x}" y="32" font-size="11" fill="{colour}">■ {e(name)}</text>')
-        legend_x += 14 + 7 * len(name) + 20
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _markers(store: Any, decisions: list[dict[str, Any]]) -> list[tuple[dt.datetime, str, str]]:
-    from launch_control.review.charts import MARKER_COLOURS, Marker, dedupe_markers, ttr_label
-
-    marks = []
-    weight = None
-    for d in decisions:
-        if d["weight"] is not None and d["weight"] != weight:
-            weight = d["weight"]
-            marks.append(Marker(d["at"], f"{weight:g}%", "weight"))
-    for r in store.rollbacks():
-        marks.append(Marker(r["started_at"], ttr_label(r["ttr_seconds"]), "rollback"))
-    return [(m.at, m.label, MARKER_COLOURS[m.kind]) for m in dedupe_markers(marks)]
-
-
-def _charts(plan: Any, store: Any, clock: _Clock, decisions: list[dict[str, Any]]) -> str:
-    from launch_control.plan.model import METRICS
-
-    names = list(dict.fromkeys([*plan.analysis.metrics, "request_rate"]))
-    samples = store.samples(metrics=names)
-    by_metric: dict[str, dict[str, list[tuple[dt.datetime, float]]]] = defaultdict(lambda: defaultdict(list))
-    for s in samples:
-        by_metric[s.metric][s.version].append((s.at, s.value))
-    markers = _markers(store, decisions)
-    times = [s.at for s in samples]
-    state = store.state()
-    start = state.get("launch_started_at") or (min(times) if times else None)
-    # One time axis for every chart: the launch window (its start to the last sample or marker).
-    span = (start, max([*times, *(m[0] for m in markers)])) if start and times else None
-    charts = []
-    for name in names:
-        if name not in by_metric:
-            continue
-        threshold = plan.analysis.metrics.get(name)
-        limits = {lv: getattr(threshold, lv) for lv in ("sev3", "sev2", "sev1") if threshold and getattr(threshold, lv)}
-        unit = METRICS[name].value if name in METRICS else ""
-        charts.append(svg_chart(name, by_metric[name], limits=limits, markers=markers, unit=unit, clock=clock,
-                                span=span))
-    return "".join(charts) or "<p class='muted'>No metric samples were recorded.</p>"
-
-
-def _decisions(decisions: list[dict[str, Any]], clock: _Clock) -> str:
+def _decisions(decisions: list[dict[str, Any]], clock: Clock) -> str:
     if not decisions:
         return "<p class='muted'>No gate decisions were recorded.</p>"
     counts: defaultdict[str, int] = defaultdict(int)
@@ -290,7 +116,7 @@ def _ttr_cell(row: dict[str, Any]) -> str:
     return ttr_words(row).removeprefix("TTR ")
 
 
-def _rollbacks(plan: Any, store: Any, clock: _Clock) -> str:
+def _rollbacks(plan: Any, store: Any, clock: Clock) -> str:
     rollbacks = store.rollbacks()
     if not rollbacks:
         return "<p class='muted'>No rollbacks.</p>"
@@ -311,7 +137,7 @@ def _rollbacks(plan: Any, store: Any, clock: _Clock) -> str:
     )
 
 
-def _incidents(plan: Any, store: Any, clock: _Clock) -> str:
+def _incidents(plan: Any, store: Any, clock: Clock) -> str:
     from launch_control.respond.incidents import response_times
 
     incidents = store.incidents()
@@ -368,7 +194,7 @@ def _notifications(store: Any) -> str:
     return f"<table>{head}{body}</table>"
 
 
-def _checklist(plan: Any, store: Any, clock: _Clock) -> str:
+def _checklist(plan: Any, store: Any, clock: Clock) -> str:
     ticks = store.checklist()
     checks = store.check_results()
     parts = []
@@ -393,7 +219,7 @@ def _checklist(plan: Any, store: Any, clock: _Clock) -> str:
 
 def render_report(plan: Any, store: Any) -> str:
     """The whole review as one HTML document (no external assets, opens offline)."""
-    clock = _Clock(plan)
+    clock = Clock(plan)
     decisions = store.decisions()
     verdict, criteria_html = _criteria(plan, store)
     incidents = store.incidents()
@@ -414,7 +240,7 @@ def render_report(plan: Any, store: Any) -> str:
     sections = [
         ("criteria", "Success criteria", criteria_html),
         ("timeline", "Timeline: planned and actual", _timeline(plan, store, clock)),
-        ("metrics", "Metrics with SEV limits and step markers", _charts(plan, store, clock, decisions)),
+        ("metrics", "Metrics with SEV limits and step markers", metric_charts(plan, store, clock, decisions)),
         ("decisions", "Gate decisions", _decisions(decisions, clock)),
         ("rollbacks", "Rollbacks", _rollbacks(plan, store, clock)),
         ("incidents", "Incidents and response times", _incidents(plan, store, clock)),
