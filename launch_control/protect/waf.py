@@ -20,18 +20,18 @@ Routes (``waf.routes``) match exactly or by prefix (``/api/run/*``); other paths
 caps and any method. Blocklists are the plan's plus a run-time list on the shared status board
 (``waf.blocklist``: store, mirrored to Redis when configured), re-read about once a second, so
 ``launch-control waf block|unblock`` applies without a restart. Every refusal is counted per rule.
+
+The pure checks live in ``launch_control.protect.waf_checks`` and the blocklists in
+``launch_control.protect.waf_blocklist``; this module is the middleware, and their names stay
+importable from here.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote_to_bytes
 
-from launch_control.errors import UsageError
 from launch_control.protect.ratelimit.asgi import (
     ASGIApp,
     Message,
@@ -47,175 +47,30 @@ from launch_control.protect.ratelimit.metrics import WAF_REFUSALS
 from launch_control.protect.ratelimit.policy import OrgProblem, Policies
 from launch_control.protect.ratelimit.refresh import Refreshing
 
-BLOCKLIST_KEY = "waf.blocklist"
-MAX_PATH = 2048
-_PLAIN_PATH = re.compile(rb"/[A-Za-z0-9_/~-]{0,2047}")
-_BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_ENCODED_TRAVERSAL = re.compile(rb"%(2e|2f|5c)", re.IGNORECASE)
-_JSON_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+# Re-exported: callers import the checks and the blocklist from launch_control.protect.waf.
+from launch_control.protect.waf_blocklist import (
+    BLOCKLIST_KEY,
+    Blocklist,
+    change_blocklist,
+    in_networks,
+    read_blocklist,
+)
+from launch_control.protect.waf_checks import (
+    MAX_PATH,
+    IpNetwork,
+    json_too_deep,
+    loads_public,
+    parse_network,
+    path_problem,
+    text_problem,
+)
+
+__all__ = [
+    "BLOCKLIST_KEY", "MAX_PATH", "Blocklist", "IpNetwork", "WafMiddleware", "change_blocklist", "json_too_deep",
+    "loads_public", "parse_network", "path_problem", "read_blocklist", "text_problem",
+]  # fmt: skip
+
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-# A JSON escape: ``\\`` and ``\"`` consumed whole, so ``\\ud800`` (a backslash, then text) is no surrogate.
-_ESCAPE = re.compile(rb"\\(u[0-9A-Fa-f]{4}|.)", re.DOTALL)
-_SURROGATE_HINT = re.compile(rb"\\u[dD][89a-fA-F]")
-
-IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-# --- pure checks (unit-testable) --------------------------------------------------------------
-
-
-def json_too_deep(body: bytes, limit: int) -> bool:
-    """True when JSON ``body`` nests arrays/objects deeper than ``limit`` (strings ignored)."""
-    brackets = _JSON_STRINGS.sub(b"", body).translate(None, _NOT_BRACKETS)
-    if len(brackets) <= 2 * limit:  # a cheap exit: not enough brackets to be that deep
-        return False
-    depth = 0
-    for byte in brackets:
-        if byte in (0x5B, 0x7B):  # [ {
-            depth += 1
-            if depth > limit:
-                return True
-        else:
-            depth -= 1
-    return False
-
-
-def text_problem(body: bytes, *, require_utf8: bool = True) -> str | None:
-    """Why ``body`` is not text a JSON app can decode and encode again, or None.
-
-    Invalid UTF-8 (unless ``require_utf8=False``: the WAF lets binary bodies through, a JSON
-    parser refuses them cleanly by itself), or a ``\\uD800``-``\\uDFFF`` escape that is not a
-    high-low pair: ``json.loads`` accepts a lone surrogate, and the first ``.encode()`` of it (a
-    response echoing it, a call to the model) raises UnicodeEncodeError — a 500 from public input.
-    """
-    if body.isascii():
-        # One-byte search first (memchr): most bodies hold no backslash at all.
-        if b"\\" not in body or not _SURROGATE_HINT.search(body):
-            return None
-    else:
-        try:
-            body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            return f"the body is not UTF-8 (byte {exc.start})" if require_utf8 else None
-        if b"\\" not in body or not _SURROGATE_HINT.search(body):
-            return None
-    pending_high = -1  # end offset of a high surrogate escape still waiting for its low half
-    for match in _ESCAPE.finditer(body):
-        escape = match.group(1)
-        code = int(escape[1:], 16) if len(escape) == 5 and escape[:1] == b"u" else -1
-        if pending_high >= 0:
-            if 0xDC00 <= code <= 0xDFFF and match.start() == pending_high:
-                pending_high = -1
-                continue
-            return "a JSON string holds a lone surrogate (\\ud800-\\udbff without its low half)"
-        if 0xD800 <= code <= 0xDBFF:
-            pending_high = match.end()
-        elif 0xDC00 <= code <= 0xDFFF:
-            return "a JSON string holds a lone surrogate (\\udc00-\\udfff without its high half)"
-    if pending_high >= 0:
-        return "a JSON string holds a lone surrogate (\\ud800-\\udbff without its low half)"
-    return None
-
-
-def loads_public(raw: bytes, max_depth: int = 64) -> Any:
-    """``json.loads`` for a public request body: ValueError (a 400 to the caller) for anything the
-    parser or a later encoder would choke on — too deep, lone surrogates, invalid UTF-8 — so an
-    app is safe even without the WAF in front of it."""
-    import json
-
-    if json_too_deep(raw, max_depth):
-        raise ValueError(f"JSON nested deeper than {max_depth} levels")
-    if problem := text_problem(raw):
-        raise ValueError(problem)
-    try:
-        return json.loads(raw)
-    except RecursionError:  # belt and braces: json_too_deep should have caught it
-        raise ValueError(f"JSON nested deeper than {max_depth} levels") from None
-
-
-def path_problem(path: str, raw_path: bytes | None) -> str | None:
-    """The rule a request path breaks (``malformed_path`` / ``path_traversal``), or None."""
-    raw = raw_path if raw_path is not None else path.encode("utf-8", "surrogateescape")
-    if _PLAIN_PATH.fullmatch(raw) and raw.decode("ascii") == path:  # the common case, one regex
-        return None
-    if not path.startswith("/") or len(raw) > MAX_PATH or _CONTROL.search(path) or _BAD_ESCAPE.search(raw):
-        return "malformed_path"
-    if b"\\" in raw or "\\" in path or _ENCODED_TRAVERSAL.search(raw):
-        return "path_traversal"
-    decoded = unquote_to_bytes(raw)
-    for candidate in (path.encode("utf-8", "surrogateescape"), decoded, unquote_to_bytes(decoded)):
-        if _CONTROL.search(candidate.decode("latin-1")):
-            return "malformed_path"
-        if b"\\" in candidate:
-            return "path_traversal"
-        if any(segment in (b".", b"..") for segment in candidate.split(b"/")):
-            return "path_traversal"
-    return None
-
-
-def parse_network(text: str) -> IpNetwork:
-    """An IP or CIDR; UsageError naming the value otherwise."""
-    try:
-        return ipaddress.ip_network(text.strip(), strict=False)
-    except ValueError:
-        raise UsageError(f"{text!r} is not an IP address or CIDR block (e.g. 203.0.113.7 or 10.0.0.0/8)") from None
-
-
-# --- blocklists ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Blocklist:
-    networks: tuple[IpNetwork, ...] = ()
-    orgs: frozenset[str] = frozenset()
-
-    @classmethod
-    def build(cls, ips: Iterable[str], orgs: Iterable[str]) -> Blocklist:
-        networks = []
-        for ip in ips:
-            try:
-                networks.append(ipaddress.ip_network(str(ip).strip(), strict=False))
-            except ValueError:
-                continue  # a bad entry on the board must not disable the other entries
-        return cls(tuple(networks), frozenset(str(o) for o in orgs))
-
-    def blocks_ip(self, ip: str | None) -> bool:
-        if not ip or not self.networks:
-            return False
-        try:
-            address = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        return any(address in net for net in self.networks)
-
-
-def read_blocklist(board: Any) -> dict[str, list[str]]:
-    """The run-time blocklist on the board: {"ips": [...], "orgs": [...]}."""
-    raw = board.get(BLOCKLIST_KEY) if board is not None else None
-    raw = raw if isinstance(raw, dict) else {}
-    return {"ips": sorted(map(str, raw.get("ips", []))), "orgs": sorted(map(str, raw.get("orgs", [])))}
-
-
-def change_blocklist(board: Any, kind: str, value: str, *, add: bool) -> dict[str, list[str]]:
-    """Add or remove one IP/CIDR (``kind='ip'``) or org (``kind='org'``); returns the new list."""
-    current = read_blocklist(board)
-    field = {"ip": "ips", "org": "orgs"}.get(kind)
-    if field is None:
-        raise UsageError(f"unknown blocklist kind {kind!r}; use ip or org")
-    if kind == "ip":
-        value = str(parse_network(value))
-    elif not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", value):
-        raise UsageError(f"{value!r} is not an org id (letters, digits and _ . : -, up to 64)")
-    entries = set(current[field])
-    if add:
-        entries.add(value)
-    else:
-        entries.discard(value)
-    current[field] = sorted(entries)
-    board.set(BLOCKLIST_KEY, current)
-    return current
 
 
 # --- the middleware ----------------------------------------------------------------------------
@@ -281,13 +136,13 @@ class WafMiddleware:
 
     def _client(self, scope: Scope) -> str | None:
         ip = client_ip(scope)
-        if not self.trusted or not ip or not _in(ip, self.trusted):
+        if not self.trusted or not ip or not in_networks(ip, self.trusted):
             return ip
         for name, value in scope["headers"]:
             if name == b"x-forwarded-for":
                 hops = [h.strip() for h in value.decode("latin-1").split(",") if h.strip()]
                 for hop in reversed(hops):  # the rightmost hop a trusted proxy did not add
-                    if not _in(hop, self.trusted):
+                    if not in_networks(hop, self.trusted):
                         return hop
         return ip
 
@@ -389,14 +244,6 @@ class WafMiddleware:
         if policies is None or policy is None:
             return send
         return with_headers(send, list(refused_headers(policies.limits(policy, None) or ())))
-
-
-def _in(ip: str, networks: tuple[IpNetwork, ...]) -> bool:
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    return any(address in net for net in networks)
 
 
 def _body_headers(headers: list[tuple[bytes, bytes]]) -> tuple[int | None, bool]:
