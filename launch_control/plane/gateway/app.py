@@ -13,22 +13,31 @@ Also answered here: ``GET /health`` (live check of the stable upstream), ``GET /
 (Prometheus text), and the token-protected admin API (``admin.py``). The weight and the role →
 version mapping live in ``shared.RoutingState``: in this process with one worker, in shared
 memory with ``--workers N`` (``supervisor.py``), where ``/metrics`` sums every worker's counters.
+
+This module is the ASGI entry and the proxy hot path; the Gateway's reads and writes of the routing
+state are the ``routing.RoutingView`` mixin and its upstream health checks the ``health.UpstreamHealth``
+mixin, so the class and its names are unchanged for callers.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import random
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
 
 from launch_control.plane.gateway import admin
-from launch_control.plane.gateway.admin import AdminError, send_bytes, send_json  # noqa: F401 - re-exported
+from launch_control.plane.gateway.admin import (  # noqa: F401 - AdminError re-exported
+    AdminError,
+    Receive,
+    Scope,
+    Send,
+    send_bytes,
+    send_json,
+)
 from launch_control.plane.gateway.forward import (  # noqa: F401 - route_of and the header sets re-exported
     BUFFER_LIMIT,
     DROP_REQUEST,
@@ -40,9 +49,11 @@ from launch_control.plane.gateway.forward import (  # noqa: F401 - route_of and 
     cookie_role,
     route_of,
 )
+from launch_control.plane.gateway.health import UpstreamHealth
 from launch_control.plane.gateway.metrics import LATENCY_BUCKETS, ROUTE_INDEX, MetricSlots  # noqa: F401
+from launch_control.plane.gateway.routing import RoutingView
 from launch_control.plane.gateway.shared import RoutingState
-from launch_control.plane.gateway.split import BUCKETS, ORG_ID, ROLES, bucket, threshold
+from launch_control.plane.gateway.split import BUCKETS, ORG_ID, ROLES, bucket
 from launch_control.plane.gateway.upstream import (
     Pool,
     StaleConnection,
@@ -52,18 +63,12 @@ from launch_control.plane.gateway.upstream import (
     send_streamed,
 )
 
-log = logging.getLogger("launch_control.plane.gateway")
-
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-
 ORG_CACHE = 100_000  # org id -> bucket entries kept (cleared when full: a bound, not an LRU)
 _MALFORMED = -1
 _CANARY, _STABLE = ROLES.index("canary"), ROLES.index("stable")
 
 
-class Gateway:
+class Gateway(RoutingView, UpstreamHealth):
     """The ASGI app. ``canary_weight`` and ``versions`` read the routing state; the admin API writes it."""
 
     def __init__(
@@ -108,60 +113,6 @@ class Gateway:
         self._seq = -1
         self._sync()
 
-    # --- routing state (shared with the other workers) ------------------------------------------
-
-    def _sync(self) -> None:
-        """Apply the shared state when it changed (one 8-byte read when it did not)."""
-        if self.state.seq() == self._seq:
-            return
-        seq, weight, stable, canary = self.state.read()
-        self._weight = weight
-        self._threshold = threshold(weight)
-        self._versions = {"stable": stable, "canary": canary}
-        self._targets = (
-            Target("stable", stable, self.known[stable], self.timeout),
-            Target("canary", canary, self.known[canary], self.timeout),
-        )
-        self._seq = seq
-
-    @property
-    def canary_weight(self) -> float:
-        self._sync()
-        return self._weight
-
-    @property
-    def versions(self) -> dict[str, str]:
-        self._sync()
-        return dict(self._versions)
-
-    def weights(self) -> dict[str, float]:
-        weight = self.canary_weight
-        return {"stable": round(100.0 - weight, 6), "canary": weight}
-
-    def set_weight(self, canary_weight: float) -> None:
-        previous = self.canary_weight
-        self.state.write(canary_weight=float(canary_weight))
-        self._sync()  # read back: the answer says what every worker now serves
-        if previous != self._weight:
-            log.info("canary weight %g%% -> %g%%", previous, self._weight)
-
-    def point(self, body: dict[str, str]) -> None:
-        before = self.versions
-        self.state.write(versions=body)
-        for role, version in self.versions.items():
-            if before[role] != version:
-                log.info("%s now served by %s (was %s)", role, version, before[role])
-
-    def upstreams_view(self) -> dict[str, Any]:
-        versions = self.versions
-        view: dict[str, Any] = {role: {"version": versions[role], "url": self.known[versions[role]]} for role in ROLES}
-        view["known"] = dict(self.known)
-        return view
-
-    @property
-    def upstream_errors(self) -> dict[str, int]:
-        return self.metrics.upstream_errors()
-
     # --- ASGI entry ---------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -192,13 +143,6 @@ class Gateway:
                 await self.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                cookie_jar=aiohttp.DummyCookieJar(), skip_auto_headers=("User-Agent",), trust_env=False
-            )
-        return self._session
 
     def _pool(self, target: Target) -> Pool:
         pool = self._pools.get(target.address)
@@ -368,39 +312,6 @@ class Gateway:
         else:
             detail = f"{target.role} ({target.version}) at {target.url}: {exc.__class__.__name__}: {exc}"
         await send_json(send, status, {"error": error, "detail": detail, "version": target.role}, target.stamp)
-
-    # --- public health --------------------------------------------------------------------------
-
-    async def check_upstream(self, role: str) -> dict[str, Any]:
-        version = self.versions[role]
-        url = self.known[version] + "/health"
-        started = time.perf_counter()
-        detail: dict[str, Any] = {"version": version, "url": self.known[version], "ok": False}
-        try:
-            async with self.session().get(url, timeout=aiohttp.ClientTimeout(total=HEALTH_TIMEOUT)) as response:
-                await response.read()
-                detail["status"] = response.status
-                detail["ok"] = response.status == 200
-        except TimeoutError:
-            detail["error"] = f"no answer within {HEALTH_TIMEOUT:g} s"
-        except (aiohttp.ClientError, OSError) as exc:
-            detail["error"] = f"{exc.__class__.__name__}: {exc}"
-        detail["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
-        return detail
-
-    async def health(self) -> tuple[bool, dict[str, Any]]:
-        stable, canary = await asyncio.gather(self.check_upstream("stable"), self.check_upstream("canary"))
-        return stable["ok"], {"stable": stable, "canary": canary}
-
-    async def _public_health(self, scope: Scope, send: Send) -> None:
-        ok, detail = await self.health()
-        body = {
-            "status": "ok" if ok else "unavailable",
-            "weights": self.weights(),
-            "upstreams": {role: {"version": d["version"], "ok": d["ok"]} for role, d in detail.items()},
-        }
-        await send_json(send, 200 if ok else 503, body)
-
 
 def create_app(
     *,
