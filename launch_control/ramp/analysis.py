@@ -34,30 +34,43 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeGuard
+from typing import Any, Literal
 
 from launch_control.plan.metrics import (
     CATALOGUE,
     GATE_METRICS,
     HEADLINE,
     LATENCY_METRICS,
-    REQUEST_METRICS,
     format_value,
     metric_words,
 )
 from launch_control.ramp.bets import requests_to_prove
+
+# Re-exported: the breach logic and the binomial tests are importable from launch_control.ramp.analysis.
+from launch_control.ramp.breaches import (
+    CREDIBILITY_WINDOWS,
+    RANK,
+    Breach,
+    Credibility,
+    binomial_lower_bound,
+    binomial_upper_tail,
+    classify,
+    count_text,
+    credibility,
+    excess_p_value,
+    find_breaches,
+    usable,
+    worst,
+)
 from launch_control.ramp.latency_test import LatencyTest
 from launch_control.ramp.observations import Observation, VersionWindow
 from launch_control.ramp.pooling import QUIET_LIMIT, Pool
 from launch_control.ramp.sequential import StreamResult, TwoStreamTest
 
-# Windows (canary intervals with requests, ending now) the credibility test of an error-rate limit
-# pools: 1 catches a sudden large fault at once, 8 a moderate one on thin traffic. Each window is
-# tested at (1 - absolute_confidence) / (windows tested) — Bonferroni, so the chance that an
-# interval of a canary exactly *at* the limit is called a credible breach stays <= 1 - confidence.
-CREDIBILITY_WINDOWS = (1, 2, 4, 8)
-_LEVELS = {"sev1": "SEV-1", "sev2": "SEV-2", "sev3": "SEV-3"}
-_RANK = {"SEV-1": 1, "SEV-2": 2, "SEV-3": 3}
+__all__ = [
+    "CREDIBILITY_WINDOWS", "QUIET_LIMIT", "Breach", "Credibility", "Gate", "Verdict", "binomial_lower_bound",
+    "binomial_upper_tail", "classify", "credibility", "excess_p_value", "find_breaches", "format_value",
+]  # fmt: skip
 
 
 @dataclass
@@ -73,10 +86,6 @@ class Verdict:
 # --- formatting --------------------------------------------------------------------------------------
 
 
-def _usable(value: float | None) -> TypeGuard[float]:
-    return value is not None and isinstance(value, (int, float)) and math.isfinite(value)
-
-
 def _coarse_words(r: StreamResult) -> str:
     """A warning when the latency histogram is too coarse for the plan's tolerance (else nothing)."""
     coarse = r.extra.get("coarse_tolerance")
@@ -89,182 +98,8 @@ def _points(diff: float) -> str:
     return f"{diff * 100:+.2f} points"
 
 
-def _count(n: float) -> str:
-    return f"{n:,.0f}"
-
-
 def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}" + ("" if n == 1 else "s")
-
-
-def _worst(levels: list[str]) -> str | None:
-    return min(levels, key=lambda s: _RANK[s]) if levels else None
-
-
-def classify(metric: str, value: float | None, analysis: Any) -> str | None:
-    """The SEV level ("SEV-1" … "SEV-3") that ``value`` breaches for ``metric`` in the plan, or None."""
-    threshold = analysis.metrics.get(metric)
-    if threshold is None or not _usable(value):
-        return None
-    level = threshold.breached(float(value))
-    return _LEVELS.get(level) if level else None
-
-
-def _limit(metric: str, analysis: Any, severity: str) -> float | None:
-    threshold = analysis.metrics.get(metric)
-    return getattr(threshold, severity.replace("SEV-", "sev"), None) if threshold else None
-
-
-@dataclass
-class Credibility:
-    """Is an observed error-rate breach more than small-sample noise? (exact one-sided binomial test)"""
-
-    errors: int  # in the pooled window
-    requests: int
-    intervals: int  # the window: this interval and the ones before it
-    limit: float  # the lowest limit of the metric: any credible excess over it is a breach
-    p_value: float  # P(Binomial(requests, limit) >= errors)
-    level: float  # the p-value a window must reach: (1 - confidence) / windows tested
-    lower: float  # one-sided Clopper-Pearson lower bound on the rate at 1 - level
-    credible: bool
-    latest: tuple[int, int] = (0, 0)  # this interval's (requests, errors): what a doubtful breach shows
-
-    def words(self) -> str:
-        if not self.credible:
-            return f"{_count(self.latest[1])} of {_count(self.latest[0])} requests"
-        span = f" over the last {self.intervals} intervals" if self.intervals > 1 else ""
-        return f"{_count(self.errors)} of {_count(self.requests)} requests{span}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"errors": self.errors, "requests": self.requests, "intervals": self.intervals, "limit": self.limit,
-                "p_value": self.p_value, "level": self.level, "lower": self.lower, "credible": self.credible}
-
-
-@dataclass
-class _Breach:
-    metric: str
-    value: float
-    severity: str
-    limit: float
-    direction: str
-    evidence: Credibility | None = None  # error rate with absolute_confidence on; None: the value is enough
-
-    @property
-    def credible(self) -> bool:
-        return self.evidence is None or self.evidence.credible
-
-    def words(self, role: str, *, evidence: bool = True) -> str:
-        sign = ">" if self.direction == "above" else "<"
-        text = (
-            f"{role} {metric_words(self.metric)} {format_value(self.metric, self.value)} {sign} "
-            f"{format_value(self.metric, self.limit, precise=False)} ({self.severity})"
-        )
-        ev = self.evidence
-        if ev is None or not evidence:
-            return text
-        if not ev.credible:
-            return f"{text} — {ev.words()}, not yet significant"
-        text += f", {ev.words()}, lower bound {format_value(self.metric, ev.lower)}"
-        if ev.limit != self.limit:  # credibly over the lowest limit; the label is the observed rate's
-            text += f" > {format_value(self.metric, ev.limit, precise=False)}"
-        return text
-
-    def as_dict(self, role: str) -> dict[str, Any]:
-        data = {"version": role, "metric": self.metric, "value": self.value, "limit": self.limit,
-                "severity": self.severity}
-        if self.evidence is not None:
-            data["credibility"] = self.evidence.as_dict()
-        return data
-
-
-# --- exact binomial tail for "clearly worse" (scipy.stats) -------------------------------------------
-
-
-def binomial_upper_tail(k: int, n: int, p: float) -> float:
-    """P(Binomial(n, p) >= k), exact (scipy.stats' survival function at k - 1)."""
-    if k <= 0:
-        return 1.0
-    if k > n or p <= 0:
-        return 0.0
-    if p >= 1:
-        return 1.0
-    # Imported here, not at the top: scipy.stats costs ~0.8 s to import, which the emergency path
-    # and `launch-control --status` must never pay; the gate pays it once, at its first judgement.
-    from scipy.stats import binom
-
-    return float(binom.sf(k - 1, n, p))
-
-
-def binomial_lower_bound(k: int, n: int, level: float) -> float:
-    """One-sided Clopper-Pearson lower bound on p at confidence 1 - level: P(Binomial(n, p) >= k) = level,
-    i.e. the ``level`` quantile of Beta(k, n - k + 1)."""
-    if k <= 0 or n <= 0:
-        return 0.0
-    if k > n:  # more errors than requests (counters out of step): the bound is the observed share
-        return k / n
-    from scipy.stats import beta  # lazy, as in binomial_upper_tail
-
-    return float(beta.ppf(level, k, n - k + 1))
-
-
-def credibility(history: list[tuple[int, int]], limit: float, confidence: float) -> Credibility:
-    """Test "rate <= limit" on the last 1, 2, 4, 8 (requests, errors) intervals; the most telling window wins."""
-    windows = [w for w in CREDIBILITY_WINDOWS if w <= len(history)] or [len(history)]
-    level = (1.0 - confidence) / len(windows)
-    best: tuple[float, int, int, int] | None = None
-    for w in windows:
-        n = sum(r for r, _ in history[-w:])
-        k = sum(e for _, e in history[-w:])
-        p = binomial_upper_tail(k, n, limit) if n > 0 else 1.0
-        if best is None or p < best[0]:
-            best = (p, k, n, w)
-    assert best is not None
-    p, k, n, w = best
-    return Credibility(k, n, w, limit, p, level, binomial_lower_bound(k, n, level), p <= level, history[-1])
-
-
-def excess_p_value(canary: VersionWindow, stable: VersionWindow) -> float:
-    """One-sided p-value that the canary's error share exceeds stable's, given the errors seen.
-
-    Conditional on the total number of errors, under equal rates the canary's count is
-    Binomial(total, canary's share of requests) (the Poisson approximation of Fisher's test).
-    """
-    total = canary.errors + stable.errors
-    share = canary.requests / (canary.requests + stable.requests)
-    return binomial_upper_tail(canary.errors, total, share)
-
-
-def find_breaches(
-    window: VersionWindow | None, analysis: Any, *, history: list[tuple[int, int]] | None = None
-) -> list[_Breach]:
-    """The gate's breach logic — one function, used by the ramp's gate and by post-launch monitoring.
-
-    Every SEV limit of the plan the window breaches. Request metrics (error rate, latencies) only
-    on ``min_requests`` or more; CPU, memory and availability always. For the error rate, with
-    ``history`` (this version's (requests, errors) per window, the latest last) and
-    ``absolute_confidence`` on, the breach carries its credibility test: ``breach.credible`` is
-    False for a breach that small-sample noise explains (it holds, and opens no incident).
-    """
-    if window is None:
-        return []
-    confidence = analysis.absolute_confidence
-    thin = window.requests < max(1, analysis.min_requests)
-    found = []
-    for metric, threshold in analysis.metrics.items():
-        if metric in REQUEST_METRICS and thin:
-            continue
-        value = window.metric(metric)
-        if not _usable(value):
-            continue
-        level = threshold.breached(float(value))
-        if level:
-            limit = float(getattr(threshold, level))
-            breach = _Breach(metric, float(value), _LEVELS[level], limit, threshold.direction)
-            if metric == "error_rate" and threshold.direction == "above" and confidence > 0 and history:
-                lowest = min(v for v in (threshold.sev3, threshold.sev2, threshold.sev1) if v is not None)
-                breach.evidence = credibility(list(history), float(lowest), confidence)
-            found.append(breach)
-    return found
 
 
 # --- the gate ----------------------------------------------------------------------------------------
@@ -404,7 +239,7 @@ class Gate:
             if ns == 0:
                 return self._hold(f"no data: 0 requests in the last {window}", details)
             if not alive:
-                return self._hold(f"no data: 0 canary requests in the last {window} ({_count(ns)} stable)", details)
+                return self._hold(f"no data: 0 canary requests in the last {window} ({count_text(ns)} stable)", details)
 
         # Shared trouble is judged on what both versions show; the canary's own breaches fail only when
         # credible, and an own breach that is not yet credible holds (below) rather than passing.
@@ -418,14 +253,14 @@ class Gate:
 
         # --- fail --------------------------------------------------------------------------------
         if own or clearly_worse or seq_fails:
-            parts = [b.words("canary") for b in sorted(own, key=lambda b: _RANK[b.severity])]
+            parts = [b.words("canary") for b in sorted(own, key=lambda b: RANK[b.severity])]
             parts += [text for _, text in clearly_worse]
             parts += [self._sequential_words(name, r) for name, r in seq_fails.items()]
-            severity = _worst([b.severity for b in own])
+            severity = worst([b.severity for b in own])
             if severity is None:
                 # Under the absolute limits: classify what the canary shows, at least SEV-3.
                 found = [classify(b.metric, b.value, a) for b in shared + doubtful]
-                severity = _worst([s for s in found if s]) or "SEV-3"
+                severity = worst([s for s in found if s]) or "SEV-3"
             self.failures += 1
             self.holds = 0
             shown = min(self.failures, a.failure_limit)
@@ -467,7 +302,7 @@ class Gate:
             return self._hold(
                 f"both versions breach: {words} — a shared dependency, not the canary; holding",
                 details,
-                severity=_worst([b.severity for b in shared]),
+                severity=worst([b.severity for b in shared]),
             )
         if doubtful:
             details["not_yet_significant"] = [b.metric for b in doubtful]
@@ -481,10 +316,10 @@ class Gate:
             if pool.last_outcome != "pass":
                 return self._gathering(nc, sequential, details)
             thin_words = (
-                f"thin interval ({_count(nc)} canary requests), judged on the step's pooled evidence: the last "
-                f"pooled window ({_count(pool.last_requests)} canary requests over "
+                f"thin interval ({count_text(nc)} canary requests), judged on the step's pooled evidence: the last "
+                f"pooled window ({count_text(pool.last_requests)} canary requests over "
                 f"{_plural(pool.last_intervals, 'interval')}) was healthy; "
-                f"{_count(pool.pending)} of {a.min_requests} towards the next"
+                f"{count_text(pool.pending)} of {a.min_requests} towards the next"
             )
             details["judged_on_pool"] = True
 
@@ -513,8 +348,8 @@ class Gate:
         """A thin interval before the step's first pooled window (or after one that did not pass)."""
         a, pool = self.analysis, self._pool
         reason = (
-            f"gathering evidence: {_count(pool.pending)} of {a.min_requests} canary requests pooled over "
-            f"{_plural(pool.intervals, 'interval')} (this one: {_count(nc)})"
+            f"gathering evidence: {count_text(pool.pending)} of {a.min_requests} canary requests pooled over "
+            f"{_plural(pool.intervals, 'interval')} (this one: {count_text(nc)})"
         )
         if pool.pending > 0 and pool.intervals > 0:
             rate = pool.pending / pool.intervals
@@ -536,7 +371,7 @@ class Gate:
             reason += f"; {self.holds} holds in a row (inconclusive limit {limit})"
         return Verdict("hold", reason, severity=severity, details=details)
 
-    def _breaches(self, window: VersionWindow | None, *, judge_credibility: bool = False) -> list[_Breach]:
+    def _breaches(self, window: VersionWindow | None, *, judge_credibility: bool = False) -> list[Breach]:
         history = list(self._history) if judge_credibility else None
         return find_breaches(window, self.analysis, history=history)
 
@@ -550,7 +385,7 @@ class Gate:
             return []
         found = []
         rc, rs = canary.error_rate, stable.error_rate
-        if _usable(rc) and _usable(rs) and rc > cmp.max_error_rate_ratio * rs and rc - rs > cmp.min_error_rate_delta:
+        if usable(rc) and usable(rs) and rc > cmp.max_error_rate_ratio * rs and rc - rs > cmp.min_error_rate_delta:
             p = excess_p_value(canary, stable)
             if p < cmp.significance:
                 found.append(
@@ -568,7 +403,7 @@ class Gate:
             if canary.requests < need or stable.requests < need:
                 continue
             vc, vs = canary.metric(metric), stable.metric(metric)
-            if not (_usable(vc) and _usable(vs)):
+            if not (usable(vc) and usable(vs)):
                 continue
             if vc > cmp.max_latency_ratio * vs and vc - vs > cmp.min_latency_delta:
                 found.append(
@@ -603,7 +438,7 @@ class Gate:
                 f"sequential test: canary error rate worse than stable by more than "
                 f"{seq.error_rate_tolerance * 100:g} points — "
                 f"{format_value('error_rate', r.canary_rate or 0.0)} vs "
-                f"{format_value('error_rate', r.stable_rate or 0.0)} over {_count(r.canary_n)} canary requests"
+                f"{format_value('error_rate', r.stable_rate or 0.0)} over {count_text(r.canary_n)} canary requests"
             )
             if r.lower is not None:
                 text += f" (always-valid {1 - seq.alpha:.0%} bound: at least {_points(r.lower)})"
@@ -615,7 +450,8 @@ class Gate:
             f"sequential test: canary latency more than {seq.latency_tolerance:.0%}{floor} worse than stable — "
             f"{format_value('error_rate', r.canary_rate or 0.0)} of canary requests slower than "
             f"{format_value('latency', bound or 0.0)}{where} vs {format_value('error_rate', r.stable_rate or 0.0)} "
-            f"of stable slower than {format_value('latency', ref or 0.0)}, over {_count(r.canary_n)} canary requests"
+            f"of stable slower than {format_value('latency', ref or 0.0)}, "
+            f"over {count_text(r.canary_n)} canary requests"
         )
 
     def _test_sentences(self, results: dict[str, StreamResult]) -> list[str]:
@@ -628,7 +464,7 @@ class Gate:
                 goal = f"no worse than stable + {margin * 100:g} points"
                 rates = (f"{format_value('error_rate', r.canary_rate or 0.0)} vs "
                          f"{format_value('error_rate', r.stable_rate or 0.0)} over "
-                         f"{_count(r.canary_n)} canary requests")
+                         f"{count_text(r.canary_n)} canary requests")
                 p_stable, difference, assumed = r.stable_rate or 0.0, 0.0, "if it is as good as stable"
                 if r.decision == "continue" and (r.difference or 0.0) >= margin:
                     out.append(f"errors: undecided — the canary is {_points(r.difference or 0.0)} so far, beyond the "
@@ -657,7 +493,7 @@ class Gate:
             progress = min(0.99, r.canary_n / max(needed, 1.0))
             out.append(
                 f"{what}: undecided, {progress:.0%} of the evidence a proof of {goal} needs "
-                f"(~{_count(max(needed, r.canary_n))} canary requests {assumed}; {rates})"
+                f"(~{count_text(max(needed, r.canary_n))} canary requests {assumed}; {rates})"
                 + _coarse_words(r)
             )
         return out
@@ -668,15 +504,15 @@ class Gate:
         parts = []
         for metric in HEADLINE:
             vc = canary.metric(metric)
-            if not _usable(vc):
+            if not usable(vc):
                 continue
             text = f"{metric_words(metric)} {format_value(metric, vc)}"
             vs = stable.metric(metric) if stable is not None else None
-            if _usable(vs):
+            if usable(vs):
                 text += f" (stable {format_value(metric, vs)})"
             parts.append(text)
         body = ", ".join(parts) or "no request metrics"
-        return f"canary healthy over {_count(canary.requests)} requests: {body}"
+        return f"canary healthy over {count_text(canary.requests)} requests: {body}"
 
 
 def _numbers(window: VersionWindow | None) -> dict[str, Any] | None:
@@ -685,6 +521,6 @@ def _numbers(window: VersionWindow | None) -> dict[str, Any] | None:
     data: dict[str, Any] = {"requests": window.requests, "errors": window.errors}
     for metric in GATE_METRICS:
         value = window.metric(metric)
-        if _usable(value):
+        if usable(value):
             data[metric] = value
     return data
