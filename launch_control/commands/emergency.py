@@ -223,6 +223,8 @@ def run_rollback(args: argparse.Namespace, ctx: Any) -> int:
     print(asked.message)
     if asked.details.get("engine_alive"):
         return 0  # the running engine carries it out under its lease; --monitor shows it
-    result = ops.carry_out(ctl, who, time_scale=args.time_scale, out=print)
+    from launch_control.ramp.engine import carry_out
+
+    result = carry_out(ctl, who, time_scale=args.time_scale, out=print)
     print(f"{result.outcome}: {result.reason}")
     return 0 if result.outcome == "rolled_back" else 1

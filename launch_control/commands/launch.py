@@ -170,8 +170,9 @@ def run_resume(args: argparse.Namespace, ctx: Any) -> int:
 def run_carry_out(args: argparse.Namespace, ctx: Any) -> int:
     """Carry out what was asked of an engine when none runs (a gradual rollback from the console),
     under the engine lease, in this process."""
-    from launch_control.control import operations as ops
 
-    result = ops.carry_out(control(ctx), actor(ctx), time_scale=args.time_scale, out=print)
+    from launch_control.ramp.engine import carry_out
+
+    result = carry_out(control(ctx), actor(ctx), time_scale=args.time_scale, out=print)
     print(f"{result.outcome}: {result.reason}")
     return 0 if result.outcome in ("rolled_back", "completed") else 1

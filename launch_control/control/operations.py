@@ -43,7 +43,7 @@ from launch_control.errors import UsageError
 
 __all__ = [
     "ACTIONS", "CAS_ATTEMPTS", "ROUTER_ATTEMPTS", "Actor", "Control", "OpResult", "OperationRefused", "ack_incident",
-    "approve", "carry_out", "check_or_refuse", "commit", "emergency_rollback", "gradual_rollback", "may_start",
+    "approve", "check_or_refuse", "commit", "emergency_rollback", "gradual_rollback", "may_start",
     "no_go", "pause", "promote", "resolve_incident", "resume", "route", "served_weight", "set_traffic",
     "start_ramp", "tick", "untick",
 ]  # fmt: skip
@@ -152,17 +152,6 @@ def approve(ctl: Control, actor: Actor, note: str = "") -> OpResult:
 
 def no_go(ctl: Control, actor: Actor, note: str) -> OpResult:
     return _answer(ctl, actor, False, note)
-
-
-# --- carrying out a gradual rollback (here, not in traffic.py: the engine it runs imports this module) ---
-
-
-def carry_out(ctl: Control, actor: Actor, *, time_scale: float | None = None, out: Any = None) -> Any:
-    """Run a requested gradual rollback in this process, under the engine lease."""
-    from launch_control.ramp.engine import Engine
-
-    engine = Engine(ctl.plan, ctl.store, router=ctl._router, actor=actor.name, time_scale=time_scale, out=out)
-    return engine.run()
 
 
 # --- incidents and the checklist -------------------------------------------------------------------------------

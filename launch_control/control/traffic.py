@@ -1,6 +1,6 @@
 """The launch operations that move traffic: set the canary's weight, promote to 100 %, and roll
 back, gradually (carried out by the engine under its lease, or by
-``operations.carry_out``) or at once (``launch_control.ramp.rollback``).
+``launch_control.ramp.engine.carry_out``) or at once (``launch_control.ramp.rollback``).
 Each reads the typed state, refuses what it does not allow and commits one audited change
 (``launch_control.control.operation_parts``).
 """
@@ -89,7 +89,7 @@ def promote(ctl: Control, actor: Actor, reason: str) -> OpResult:
 
 def gradual_rollback(ctl: Control, actor: Actor, reason: str) -> OpResult:
     """Ask for a gradual rollback: the live engine carries it out under its lease within one
-    interval; without one, the caller runs ``carry_out(ctl, actor)`` (the CLI does so in-process)."""
+    interval; without one, the caller runs ``ramp.engine.carry_out(ctl, actor)`` (the CLI does so in-process)."""
     reason = needs_reason(reason, "roll back gradually")
     now = utc_now()
 

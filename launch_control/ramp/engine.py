@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -33,7 +32,15 @@ from launch_control.control.state import Evidence, LaunchState, Phase, check_tra
 from launch_control.control.timeline import record_stage
 from launch_control.errors import RouterError, UsageError
 from launch_control.ramp import feasibility
-from launch_control.ramp.engine_parts import Approval, RampResult, StepResult, StoreApprover, ended_by_other
+from launch_control.ramp.engine_parts import (
+    Approval,
+    Clock,
+    RampResult,
+    StepResult,
+    StoreApprover,
+    _Ended,
+    ended_by_other,
+)
 from launch_control.store.db import utcnow
 
 if TYPE_CHECKING:
@@ -56,25 +63,6 @@ WATCH_SLICE = 0.25  # seconds: how often a waiting engine looks whether someone 
 
 __all__ = ["Approval", "Clock", "Engine", "EngineBusy", "LeaseLost", "RampResult", "StepResult", "StoreApprover",
            "build_engine", "pid_alive"]  # fmt: skip
-
-
-class Clock:
-    """Monotonic time and sleep; tests pass a fake one."""
-
-    def now(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            time.sleep(seconds)
-
-
-class _Ended(Exception):  # noqa: N818 — a signal inside the engine, not an error
-    """Someone else ended the ramp (or this engine stopped mid-pass): unwind to the caller."""
-
-    def __init__(self, final: RampResult):
-        super().__init__(final.reason)
-        self.final = final
 
 
 def _default_gate(plan: Plan) -> Gate:
@@ -529,3 +517,11 @@ class Engine:
 def build_engine(plan: Plan, store: Store, *, time_scale: float | None = None, **kwargs: Any) -> Engine:
     """An engine with the plan's router, metric source and gate (built when first used)."""
     return Engine(plan, store, time_scale=time_scale, **kwargs)
+
+
+def carry_out(ctl: ops.Control, actor: ops.Actor, *, time_scale: float | None = None, out: Any = None) -> RampResult:
+    """Run what was asked of an engine when none runs (a gradual rollback requested through
+    ``operations.gradual_rollback``) in this process, under the engine lease. It lives with the
+    engine, not in the operations it acts through, so that operations never import the engine."""
+    engine = Engine(ctl.plan, ctl.store, router=ctl._router, actor=actor.name, time_scale=time_scale, out=out)
+    return engine.run()

@@ -6,6 +6,7 @@ launch state that someone else has ended the ramp.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,9 +19,28 @@ from launch_control.store.db import utcnow
 if TYPE_CHECKING:
     from launch_control.plan.model import CanaryStep
     from launch_control.ramp.analysis import Verdict
-    from launch_control.ramp.engine import Clock, Engine
+    from launch_control.ramp.engine import Engine
     from launch_control.ramp.rollback import RollbackResult
     from launch_control.store.db import Store
+
+
+class Clock:
+    """Monotonic time and sleep; tests pass a fake one."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+
+class _Ended(Exception):  # noqa: N818 — a signal inside the engine, not an error
+    """Someone else ended the ramp (or this engine stopped mid-pass): unwind to the caller."""
+
+    def __init__(self, final: RampResult):
+        super().__init__(final.reason)
+        self.final = final
 
 
 @dataclass
@@ -82,8 +102,6 @@ class StoreApprover:
 
     def __init__(self, store: Store, clock: Clock | None = None, *, poll: float = 1.0, timeout: float | None = None,
                  heartbeat: Callable[[], Any] | None = None):  # fmt: skip
-        from launch_control.ramp.engine import Clock
-
         self.store, self.clock, self.poll, self.timeout = store, clock or Clock(), poll, timeout
         self.heartbeat = heartbeat
 
@@ -156,8 +174,6 @@ def gradual(engine: Engine, reason: str, actor: str) -> RampResult:
     """Step the canary down (plan.rollback.gradual_steps), watching each level under the engine's
     lease; any fail, or a router that will not move, → the emergency rollback. At 0% the
     deployment is rolled back and health verified like an emergency rollback."""
-    from launch_control.ramp.engine import _Ended
-
     plan = engine.plan
     state = engine.store.launch_state()
     current = state.canary_weight
