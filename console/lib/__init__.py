@@ -1,1 +1,1 @@
-"""Shared helpers of the ops console: context (plan, store), login, cached reads, optional modules."""
+"""Shared helpers of the ops console: context (plan, store), login, cached reads."""

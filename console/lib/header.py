@@ -13,8 +13,9 @@ import datetime as dt
 from typing import Any
 
 import streamlit as st
-from launch_control.console.lib import context, live, optional, ui
+from launch_control.console.lib import context, live, ui
 
+from launch_control.control import state
 from launch_control.plan.model import Plan
 from launch_control.store.db import Store
 
@@ -44,9 +45,6 @@ def banner(store: Store, tz: Any) -> None:
 
 
 def _typed(row: dict[str, Any]) -> Any:
-    state = optional.load("launch_control.control.state")
-    if state is None:
-        return None
     try:
         return state.LaunchState.from_row(row)
     except Exception:  # an unknown phase written by a newer engine: fall back to the raw row
@@ -57,7 +55,7 @@ def who_when_why(plan: Plan, store: Store, row: dict[str, Any], typed: Any) -> s
     """"Rolled back 17:58 by the gate — SEV-1 error rate 26.9 %": the phase with its cause."""
     tz = plan.timeline.tz
     phase = ui.phase_label(row)
-    words = optional.load("launch_control.control.state").phase_words(typed) if typed is not None else ""
+    words = state.phase_words(typed) if typed is not None else ""
     when: dt.datetime | None = row.get("updated_at")
     by = why = ""
     if phase in ("Rolled back", "Rolling back", "Rollback FAILED"):
@@ -147,9 +145,8 @@ def _weights(plan: Plan, row: dict[str, Any], typed: Any) -> str:
 def _clock(plan: Plan, row: dict[str, Any], typed: Any, now: dt.datetime) -> str:
     step = row.get("current_step")
     hold = plan.canary.steps[step].hold if step is not None and 0 <= step < len(plan.canary.steps) else None
-    state = optional.load("launch_control.control.state")
     parts = []
-    if typed is not None and state is not None:
+    if typed is not None:
         left = state.time_left(typed, state.scaled_hold(typed, hold)) if hold else None
         if left is not None:
             parts.append(f"hold: {ui.duration(left)} left" + (" (frozen while paused)" if typed.paused else ""))

@@ -7,12 +7,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from launch_control.console.lib import optional
-
 from launch_control.plan.model import Plan
+from launch_control.protect import status as status_module
 from launch_control.store.db import Store
-
-STATUS_KEY = "degradation"
 
 
 @dataclass(frozen=True)
@@ -31,20 +28,14 @@ class Degradation:
 
 
 def degradation(store: Store) -> Degradation:
-    """The effective degradation status (launch_control.protect.status when present, else the store's raw summary)."""
-    status_module = optional.load("launch_control.protect.status")
-    written = 0.0
-    if status_module is not None:
-        board = status_module.default_board(store)
-        try:
-            entries = status_module.active_entries(board)
-        except Exception:  # Redis down and no store copy: say nothing rather than fail the page
-            entries = {}
-        data = status_module.effective(entries).to_dict()
-        written = max((float(e.get("_written_at", 0.0)) for e in entries.values()), default=0.0)
-    else:
-        raw = store.get_status(STATUS_KEY)
-        data = raw if isinstance(raw, dict) else {}
+    """The effective degradation status (launch_control.protect.status over the status board)."""
+    board = status_module.default_board(store)
+    try:
+        entries = status_module.active_entries(board)
+    except Exception:  # Redis down and no store copy: say nothing rather than fail the page
+        entries = {}
+    data = status_module.effective(entries).to_dict()
+    written = max((float(e.get("_written_at", 0.0)) for e in entries.values()), default=0.0)
     state_degraded = bool(store.state().get("degraded"))
     if not data.get("degraded") and not state_degraded:
         return Degradation(False)

@@ -9,9 +9,10 @@ widget state. Automatic items show their last check result and can be re-run by 
 from __future__ import annotations
 
 import streamlit as st
-from launch_control.console.lib import auth_ui, context, optional, ui
+from launch_control.console.lib import auth_ui, context, ui
 
 from launch_control.plan.model import ChecklistItem
+from launch_control.ramp import preflight
 
 ctx = context.get()
 plan, store = ctx.plan, ctx.store
@@ -42,8 +43,7 @@ def _toggle(item_id: str, key: str) -> None:
 
 def _rerun_check(item: ChecklistItem) -> None:
     who = auth_ui.user()
-    preflight = optional.load("launch_control.ramp.preflight")
-    if who is None or not who.can("run_check") or preflight is None or item.check is None:
+    if who is None or not who.can("run_check") or item.check is None:
         return
     try:
         ok, detail = preflight.run_check(plan, store, item.check)
@@ -55,7 +55,6 @@ def _rerun_check(item: ChecklistItem) -> None:
 
 ticks = store.checklist()
 checks = store.check_results()
-preflight_available = optional.load("launch_control.ramp.preflight") is not None
 
 for phase, items in plan.checklist.sections():
     done = sum(1 for item in items if ticks.get(item.id, {}).get("ticked"))
@@ -85,10 +84,7 @@ for phase, items in plan.checklist.sections():
             else:
                 cols[2].caption(f"⏳ {item.check.type} check not run yet")
             if user is not None and user.can("run_check"):
-                if preflight_available:
-                    cols[2].button("Re-run check", key=f"check-{item.id}", on_click=_rerun_check, args=(item,))
-                else:
-                    cols[2].caption("re-run: launch_control.ramp.preflight not available yet")
+                cols[2].button("Re-run check", key=f"check-{item.id}", on_click=_rerun_check, args=(item,))
 
 with st.expander("Recent checklist activity"):
     events = [e for e in store.events(limit=50) if e["action"].startswith("checklist.")]

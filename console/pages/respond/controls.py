@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 import streamlit as st
-from launch_control.console.lib import auth_ui, context, controls, optional, prefect_ui, ui
+from launch_control.console.lib import auth_ui, context, controls, prefect_ui, ui
 
 ctx = context.get()
 plan, store = ctx.plan, ctx.store
@@ -86,9 +86,7 @@ with st.container(border=True, key="card-emergency"):
     st.subheader(":red[:material/emergency:] Emergency rollback")
     st.caption(f"All traffic to stable {plan.release.stable_version} now, the deployment rolled back, health "
                f"verified — budget {plan.rollback.ttr_budget:g} s. Works without Prefect.")
-    if optional.load("launch_control.ramp.rollback") is None:
-        optional.not_available("The emergency rollback", "launch_control.ramp.rollback")
-    elif reason := guarded("emergency", "I confirm an emergency rollback to stable now", label="Roll back now",
+    if reason := guarded("emergency", "I confirm an emergency rollback to stable now", label="Roll back now",
                            danger=True):
         with st.spinner("Rolling back…"):
             acted("emergency rollback", controls.emergency_rollback(plan, store, lead, reason))

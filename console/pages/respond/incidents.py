@@ -7,7 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 import streamlit as st
-from launch_control.console.lib import auth_ui, context, optional, ui
+from launch_control.console.lib import auth_ui, context, ui
+
+from launch_control.respond import incidents as incident_room
+from launch_control.respond import templates
 
 ctx = context.get()
 plan, store = ctx.plan, ctx.store
@@ -16,13 +19,8 @@ user = auth_ui.user()
 
 
 def manager() -> Any:
-    """The plan's incident manager (notifies the severity's channels), or None when not built yet."""
-    incidents = optional.load("launch_control.respond.incidents")
-    if incidents is None:
-        return None
-    if hasattr(incidents, "production_manager"):
-        return incidents.production_manager(plan, store, actor=user.actor if user else "console")
-    return incidents.IncidentManager(plan, store)
+    """The plan's incident manager (notifies the severity's channels)."""
+    return incident_room.production_manager(plan, store, actor=user.actor if user else "console")
 
 
 def _act(action: str, incident_id: int) -> None:
@@ -79,7 +77,7 @@ with log_tab:
                 cols[2].button("Resolve", key=f"resolve-{i['id']}", on_click=_act, args=("resolve", i["id"]))
     if user is None or not user.can("incident"):
         st.caption("Sign in as a launch lead to acknowledge or resolve incidents.")
-    elif optional.load("launch_control.respond.incidents") is not None:
+    else:
         with st.expander("Open an incident by hand"), st.form("open-incident", clear_on_submit=True):
             severity = st.selectbox("Severity", ["SEV-3", "SEV-2", "SEV-1"])
             cause = st.text_input("Cause (e.g. customer-report)")
@@ -120,38 +118,34 @@ def _default_template(incident: dict | None, names: list[str]) -> str:
 
 
 with comms_tab:
-    templates = optional.load("launch_control.respond.templates")
-    if templates is None:
-        optional.not_available("Communication templates", "launch_control.respond.templates")
+    folder = templates.template_dir(plan)
+    names = sorted({p.name.split(".")[0] for p in folder.glob("*") if p.is_file()}) if folder.is_dir() else []
+    if not names:
+        st.info(f"No templates in {folder}.")
     else:
-        folder = templates.template_dir(plan)
-        names = sorted({p.name.split(".")[0] for p in folder.glob("*") if p.is_file()}) if folder.is_dir() else []
-        if not names:
-            st.info(f"No templates in {folder}.")
-        else:
-            options = {f"#{i['id']} {i['severity']} {i['summary'][:50]}": i for i in reversed(incidents)}
-            cols = st.columns(2)
-            chosen = cols[1].selectbox("Incident", [*options, "(launch only)"], key="template-incident")
-            incident = options.get(chosen)
-            default = _default_template(incident, names)
-            # The key carries the incident: choosing another one brings back the fitting default.
-            name = cols[0].selectbox("Template", names, index=names.index(default) if default in names else 0,
-                                     key=f"template-name-{chosen}")
-            if incident is not None and incident["status"] != "resolved" and name == "all-clear":
-                st.warning(f"Incident #{incident['id']} is still {incident['status']}: an all-clear now would be "
-                           "false. Resolve it first (Incidents tab).", icon=":material/warning:")
-            try:
-                if chosen in options:
-                    data = templates.incident_context(plan, store, options[chosen])
-                else:
-                    data = templates.launch_context(plan, store)
-                rendered = templates.render(plan, name, data)
-                if rendered.subject:
-                    st.text_input("Subject", rendered.subject, key=f"subject-{name}-{chosen}")
-                st.code(rendered.text, language="markdown", wrap_lines=True)
-                st.caption("Copy with the button at the code block's top right.")
-            except Exception as exc:  # a template needing incident fields, or a missing field: say which
-                st.warning(f"Cannot fill {name!r} with this data: {exc}")
+        options = {f"#{i['id']} {i['severity']} {i['summary'][:50]}": i for i in reversed(incidents)}
+        cols = st.columns(2)
+        chosen = cols[1].selectbox("Incident", [*options, "(launch only)"], key="template-incident")
+        incident = options.get(chosen)
+        default = _default_template(incident, names)
+        # The key carries the incident: choosing another one brings back the fitting default.
+        name = cols[0].selectbox("Template", names, index=names.index(default) if default in names else 0,
+                                 key=f"template-name-{chosen}")
+        if incident is not None and incident["status"] != "resolved" and name == "all-clear":
+            st.warning(f"Incident #{incident['id']} is still {incident['status']}: an all-clear now would be "
+                       "false. Resolve it first (Incidents tab).", icon=":material/warning:")
+        try:
+            if chosen in options:
+                data = templates.incident_context(plan, store, options[chosen])
+            else:
+                data = templates.launch_context(plan, store)
+            rendered = templates.render(plan, name, data)
+            if rendered.subject:
+                st.text_input("Subject", rendered.subject, key=f"subject-{name}-{chosen}")
+            st.code(rendered.text, language="markdown", wrap_lines=True)
+            st.caption("Copy with the button at the code block's top right.")
+        except Exception as exc:  # a template needing incident fields, or a missing field: say which
+            st.warning(f"Cannot fill {name!r} with this data: {exc}")
 
 with oncall_tab:
     if not plan.on_call.roster:

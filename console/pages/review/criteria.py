@@ -4,7 +4,9 @@ log, business ones entered by reviewers (verdict and note, audited); and the ove
 from __future__ import annotations
 
 import streamlit as st
-from launch_control.console.lib import auth_ui, context, optional, ui
+from launch_control.console.lib import auth_ui, context, ui
+
+from launch_control.review import criteria
 
 ctx = context.get()
 plan, store = ctx.plan, ctx.store
@@ -12,10 +14,6 @@ tz = plan.timeline.tz
 user = auth_ui.user()
 
 st.title("Success criteria")
-criteria = optional.load("launch_control.review.criteria")
-if criteria is None:
-    optional.not_available("Judging the success criteria", "launch_control.review.criteria")
-    st.stop()
 
 report = criteria.evaluate(plan, store)
 VERDICT_TEXT = {"pass": "PASS", "fail": "FAIL", "pending": "PENDING"}
