@@ -19,6 +19,8 @@ from typing import Any
 
 from launch_control.plan.metrics import HEADLINE, is_fraction
 from launch_control.plan.units import format_duration
+from launch_control.ramp.analysis import CREDIBILITY_WINDOWS, find_breaches
+from launch_control.ramp.analysis import classify as gate_classify
 from launch_control.ramp.observations import ROLES, Observation
 from launch_control.store.db import utcnow
 
@@ -80,14 +82,8 @@ def format_value(metric: str, value: float | None) -> str:
 
 
 def classify(plan: Any, metric: str, value: float) -> str | None:
-    """``SEV-1``…``SEV-3`` or None: the gate logic's classification, or the plan's limits."""
-    try:
-        from launch_control.ramp.analysis import classify as gate_classify  # helper C's pure gate logic
-
-        found = gate_classify(metric, value, plan.analysis)
-    except ImportError:
-        threshold = plan.analysis.metrics.get(metric)
-        found = threshold.breached(value) if threshold else None
+    """``SEV-1``…``SEV-3`` or None: the ramp gate's classification against the plan's SEV limits."""
+    found = gate_classify(metric, value, plan.analysis)  # the gate's own: monitoring and ramp agree on a SEV
     if not found:
         return None
     from launch_control.respond.incidents import normalise_severity
@@ -104,8 +100,6 @@ def judge(plan: Any, observation: Observation, history: dict[str, list] | None =
     so a post-launch incident needs the same evidence as a ramp failure; noise the gate would hold
     on opens nothing. ``history`` is updated in place with this observation's windows.
     """
-    from launch_control.ramp.analysis import CREDIBILITY_WINDOWS, find_breaches
-
     history = {} if history is None else history
     worst: dict[str, Breach] = {}
     for role in ROLES:
