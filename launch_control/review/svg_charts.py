@@ -1,6 +1,7 @@
 """The review report's charts as inline SVG (no scripts, no network): one line per version,
 dashed SEV limits, weight and rollback markers, series thinned to ``MAX_POINTS`` keeping each
-bucket's worst value. Scaled as the console's plotly charts are (``launch_control.review.charts``).
+bucket's worst value. Scaled as the console's plotly charts are (``review.chart_marks.y_scale``,
+shared with ``launch_control.console.lib.charts``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from launch_control.review.chart_marks import MARKER_COLOURS, Marker, dedupe_markers, ttr_label, y_scale
 from launch_control.review.colours import ROLE_COLOURS, SEV_COLOURS
 from launch_control.review.markup import Clock, e
 
@@ -42,13 +44,11 @@ def svg_chart(
 ) -> str:
     """An inline SVG line chart: one line per series, dashed horizontal limits, vertical markers.
 
-    Scaled as the console's charts are (``charts.y_scale``): the axis follows the data, limits far
+    Scaled as the console's charts are (``chart_marks.y_scale``): the axis follows the data, limits far
     above it are listed as off-scale rather than squashing the lines flat. The legend sits above the
     plot, the SEV labels at the plot's left edge, so neither covers the other. ``span`` is the time
     axis (the launch window, shared by every chart); without it the samples' own first and last time.
     """
-    from launch_control.review.charts import y_scale
-
     left, right, top, bottom = 60, 20, 40, 30
     points = [p for s in series.values() for p in s]
     if not points:
@@ -120,8 +120,6 @@ def svg_chart(
 
 
 def chart_markers(store: Any, decisions: list[dict[str, Any]]) -> list[tuple[dt.datetime, str, str]]:
-    from launch_control.review.charts import MARKER_COLOURS, Marker, dedupe_markers, ttr_label
-
     marks = []
     weight = None
     for d in decisions:

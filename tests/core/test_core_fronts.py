@@ -1,10 +1,11 @@
 """The front ends agree: --status, --monitor and the console show one figure for time left
 (before and during a pause); each operation writes the same audit action whichever front end
 performs it; and importing the core (even with every CLI command registered) pulls in neither
-prefect nor streamlit."""
+prefect nor streamlit nor plotly, and no module of the core imports them, not even inside a function."""
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
@@ -133,6 +134,9 @@ def test_each_operation_writes_one_audit_name_from_every_front_end(quiet_plan):
     assert actors == {"cli:priya", "lena"} and vias == {"cli", "console"}
 
 
+FRONT_END_LIBRARIES = ("prefect", "streamlit", "plotly")  # the flows' and the console's, never the core's
+
+
 def test_importing_the_core_and_every_command_pulls_in_neither_prefect_nor_streamlit():
     # console/ and flows/ install as launch_control.console / launch_control.flows: layers over the
     # core that the core never imports (the flows only through control/seams.py, at run time)
@@ -143,15 +147,28 @@ def test_importing_the_core_and_every_command_pulls_in_neither_prefect_nor_strea
     names = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
     modules = {name.split(".")[0] for name in names}
     assert "launch_control" in modules
-    assert not modules & {"prefect", "streamlit"}, sorted(modules & {"prefect", "streamlit"})
+    assert not modules & set(FRONT_END_LIBRARIES), sorted(modules & set(FRONT_END_LIBRARIES))
     assert not [n for n in names if n.startswith(layers)], sorted(n for n in names if n.startswith(layers))
     # and with every command module registered (what each CLI start imports)
     code = ("import sys; from launch_control.cli import build_parser; build_parser(); "
-            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('prefect', 'streamlit') "
+            f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {FRONT_END_LIBRARIES} "
             f"or m.startswith({layers})); "
             "print(bad); sys.exit(1 if bad else 0)")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_no_module_of_the_core_imports_prefect_streamlit_or_plotly():
+    # Read, not imported: a function-local import (a chart built only when the report asks) counts too.
+    # plotly's figures are the console's (console/lib/charts.py); the report draws its SVG without it.
+    found = []
+    for path in sorted((ROOT / "launch_control").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            found += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in FRONT_END_LIBRARIES]
+    assert found == []
+    assert (ROOT / "launch_control" / "review" / "svg_charts.py").is_file()  # the walk reached the review room
 
 
 def test_preflight_from_the_cli_runs_as_a_timeline_stage(quiet_plan, capsys):

@@ -4,9 +4,11 @@ console charts' limit lines."""
 
 from __future__ import annotations
 
+from launch_control.console.lib import charts
+
 from launch_control.respond import statuspage as our_page
 from launch_control.respond.notify import statuspage as notifier
-from launch_control.review import charts, colours, report
+from launch_control.review import colours, report
 
 
 def test_both_status_pages_say_the_same_for_each_severity():

@@ -5,10 +5,9 @@ degradation banner are in the header every page shows (console.lib.header)."""
 from __future__ import annotations
 
 import streamlit as st
-from launch_control.console.lib import context, ui
+from launch_control.console.lib import charts, context, ui
 
 from launch_control.ramp.rollback import ttr_words
-from launch_control.review import charts
 
 EVIDENCE_DECISIONS = 300  # enough for the longest step at 1-minute intervals (a 4 h hold is 240)
 

@@ -7,9 +7,7 @@ import datetime as dt
 from typing import Any
 
 import streamlit as st
-from launch_control.console.lib import context, prefect_ui, ui
-
-from launch_control.review.charts import gantt_figure
+from launch_control.console.lib import charts, context, prefect_ui, ui
 
 ctx = context.get()
 plan, store = ctx.plan, ctx.store
@@ -59,7 +57,7 @@ for index, entry in enumerate(entries):
                  "planned_end": planned_end, "actual_start": started, "actual_end": finished, "status": status,
                  "flow_run_id": run_id, "detail": last["detail"] if last else ""})
 
-st.plotly_chart(gantt_figure(rows, now=now, tz=tz), width="stretch", key="gantt")
+st.plotly_chart(charts.gantt_figure(rows, now=now, tz=tz), width="stretch", key="gantt")
 
 run_ids = [r["flow_run_id"] for r in rows if r["flow_run_id"]]
 health = prefect_ui.health(timeout=0.5) if prefect_ui.api_url() else None

@@ -15,9 +15,9 @@ import io
 from typing import Any
 
 import streamlit as st
-from launch_control.console.lib import context, data, ui
+from launch_control.console.lib import charts, context, data, ui
 
-from launch_control.review.charts import Marker, dedupe_markers, metric_figure, ttr_label
+from launch_control.review.chart_marks import Marker, dedupe_markers, ttr_label
 from launch_control.store.db import Store
 
 ctx = context.get()
@@ -69,7 +69,7 @@ def _span(_store: Store, url: str, launch_id: str) -> tuple[dt.datetime | None, 
 
 
 def _markers() -> list[Marker]:
-    """Steps, rollbacks and people's actions, each once (charts.dedupe_markers drops repeats)."""
+    """Steps, rollbacks and people's actions, each once (chart_marks.dedupe_markers drops repeats)."""
     markers: list[Marker] = []
     for event in store.events(limit=2000):
         details = event["details"] if isinstance(event["details"], dict) else {}
@@ -153,7 +153,7 @@ def _figures(_rows: list[dict[str, Any]], url: str, launch_id: str, since: dt.da
         if limit_metric and limit_metric.startswith("latency") and limits:
             title += " · limits of p95"
         # Peaks for the metric the gate judges against a limit (p95 of the latencies); the rest are means.
-        figures.append(metric_figure(_rows, names, title=title, unit=unit, scale=scale, thresholds=limits,
+        figures.append(charts.metric_figure(_rows, names, title=title, unit=unit, scale=scale, thresholds=limits,
                                      markers=markers, since=since, until=until, tz=tz,
                                      peaks=[limit_metric] if limits else False))
     return figures
