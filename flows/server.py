@@ -13,11 +13,14 @@ import sys
 from pathlib import Path
 
 from launch_control import flows
+from launch_control.errors import LaunchControlError
 from launch_control.web.servers import LOOPBACK, ChildProcess, free_port, port_open, wait_for_http
 
 
-class PrefectServerError(RuntimeError):
-    pass
+class PrefectServerError(LaunchControlError, RuntimeError):
+    """The local Prefect server could not start: its port is taken, or it never became healthy.
+
+    Still a RuntimeError, so ``except RuntimeError`` written before it joined the tree still catches it."""
 
 
 class PrefectServer:

@@ -33,6 +33,7 @@ other ``LaunchControlError`` exits 1 with its message; a class that is also a bu
     ├── RetryExhausted              the retry policy gave up; __cause__ is the last failure (retrying)
     ├── BackendUnavailable          the rate-limit store did not answer in time (protect.ratelimit.redis_backend)
     ├── StackError                  a part of the demo stack did not start (plane.demo.stack)
+    ├── PrefectServerError          the local Prefect server did not start (flows.server; also a RuntimeError)
     ├── ModelUnavailable            the live model gave no completion (plane.demo.model_client)
     ├── UpstreamError               the upstream refused, reset or spoke non-HTTP: 502 (plane.gateway.upstream)
     │   ├── UpstreamTimeout         no connection or no bytes in time: 504
@@ -42,7 +43,7 @@ other ``LaunchControlError`` exits 1 with its message; a class that is also a bu
 A rollback that does not reach verified health is not an exception: ``emergency_rollback`` returns
 it (``RollbackResult.ok`` false, every stage recorded, the manual command in its message), because
 the emergency path must report what it did rather than unwind; so there is no ``RollbackError``.
-Private signals that never leave their module (the engine's ``_Ended``, the circuit breaker's
+Private signals that never leave their module (the engine's ``_Ended`` in ramp.engine_parts, the breaker's
 ``_Failed``) are control flow, not errors, and stay outside the tree.
 
 Adapters translate their vendors' exceptions into these with ``raise ... from exc``.

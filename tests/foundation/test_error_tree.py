@@ -1,8 +1,9 @@
 """The exception tree in launch_control/errors.py's docstring is complete and true.
 
-Walks every module of the package, collects the exception classes defined there, and checks that
-each is a LaunchControlError, appears in the drawn tree, and sits under the parent the tree draws;
-also that the CLI boundary still maps them to the exit codes it did (UsageError 2, the rest 1).
+Walks every module of the package (and of the flows it installs as launch_control.flows), collects
+the exception classes defined there, and checks that each is a LaunchControlError, appears in the
+drawn tree, and sits under the parent the tree draws; also that the CLI boundary still maps them to
+the exit codes it did (UsageError 2, the rest 1), and that the demo still catches PrefectServerError.
 """
 
 from __future__ import annotations
@@ -19,12 +20,16 @@ from launch_control import cli, errors
 from launch_control.errors import LaunchControlError, UsageError
 
 # Private control-flow signals that never leave their module; not errors, so outside the tree.
-SIGNALS = {"launch_control.ramp.engine._Ended", "launch_control.protect.breaker._Failed"}
+SIGNALS = {"launch_control.ramp.engine_parts._Ended", "launch_control.protect.breaker._Failed"}
 
 
 def _package_exceptions() -> dict[str, type[BaseException]]:
+    # The flows live in flows/ but install as launch_control.flows (setup.py package_dir), so their
+    # errors belong to the tree too; the console's pages run on import, and define no errors.
+    flows = importlib.import_module("launch_control.flows")
     found: dict[str, type[BaseException]] = {}
-    for info in pkgutil.walk_packages(launch_control.__path__, "launch_control."):
+    walks = [(launch_control.__path__, "launch_control."), (flows.__path__, "launch_control.flows.")]
+    for info in (info for path, prefix in walks for info in pkgutil.walk_packages(path, prefix)):
         if info.name.rsplit(".", 1)[-1] == "__main__":  # running it parses sys.argv
             continue
         module = importlib.import_module(info.name)
@@ -114,3 +119,26 @@ def test_cli_exit_codes_of_the_newly_rooted_errors(capsys: pytest.CaptureFixture
         assert err.startswith("error: ") and "Traceback" not in err
     code, err = _exit_of(AdminError(422, "invalid weights", "send {\"canary\": 5}"), capsys)
     assert (code, err) == (2, 'error: send {"canary": 5}\n')
+
+
+def test_the_demo_still_runs_in_process_when_the_prefect_server_cannot_start(monkeypatch, tmp_path) -> None:
+    # PrefectServerError joined the tree (and stayed a RuntimeError); the demo's fallback must still catch it.
+    import argparse
+    import socket
+
+    from launch_control.flows.server import PrefectServerError
+
+    from launch_control import config
+    from launch_control.commands import demo
+
+    assert issubclass(PrefectServerError, LaunchControlError) and issubclass(PrefectServerError, RuntimeError)
+    said: list[str] = []
+    started: list[object] = []
+    with socket.socket() as busy:  # the demo's fixed Prefect port, taken: start() refuses before spawning
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        monkeypatch.setitem(config.PORTS, "prefect", busy.getsockname()[1])
+        api = demo._start_prefect(argparse.Namespace(no_prefect=False), tmp_path, started, said.append, free=False)
+    assert api is None and started == []
+    assert "Prefect could not start (port" in said[-1] and "is in use" in said[-1], said
+    assert "running the launch in-process instead" in said[-1]
