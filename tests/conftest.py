@@ -6,6 +6,7 @@ A test that needs a service this machine does not have skips with the reason —
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -74,14 +75,33 @@ def pg_url() -> Iterator[str]:
             conn.execute(sa.text("SELECT 1"))
     except Exception as exc:  # any driver error means: no PostgreSQL here
         unavailable(f"PostgreSQL not reachable at {POSTGRES_URL}: {exc}")
-    name = f"lc_test_{uuid.uuid4().hex[:10]}"
+    admin.dispose()
+    with new_pg_database(admin_url, "lc_test") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def new_pg_database(admin_url: str, prefix: str) -> Iterator[str]:
+    """Create an empty PostgreSQL database next to ``admin_url``'s, yield its URL, drop it after."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-    yield url
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def fresh_pg(pg_url: str) -> Iterator[str]:
+    """A brand-new, empty PostgreSQL database for one test (the session's ``pg_url`` is already migrated)."""
+    with new_pg_database(pg_url, "lc_fresh") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

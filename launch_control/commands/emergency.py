@@ -22,6 +22,7 @@ import argparse
 import sys
 from typing import Any
 
+from launch_control.commands.actor import who_is_acting
 from launch_control.errors import UsageError
 
 USAGE = 'emergency-rollback [VERSION] "reason"'
@@ -47,12 +48,6 @@ def split_words(words: list[str]) -> tuple[str | None, str]:
     if len(words) == 2:
         return words[0], words[1]
     raise UsageError(f"expected {USAGE} — quote the reason (got {len(words)} words: {' '.join(words)!r})")
-
-
-def _actor(explicit: str | None) -> str:
-    from launch_control.commands.actor import who_is_acting
-
-    return who_is_acting(explicit)
 
 
 NO_PLAN_EXIT = 3
@@ -114,7 +109,7 @@ def run_emergency(argv: list[str]) -> int:
     plan = choice.view()
     store = _hot_store(choice.launch_id)
     status = rollback_now(
-        plan, store, version=version, reason=reason, actor=_actor(args.actor), budget=args.budget,
+        plan, store, version=version, reason=reason, actor=who_is_acting(args.actor), budget=args.budget,
         router=_hot_router(plan), deployer=_hot_deployer(plan), notifier=DeferredNotifier(choice.compiled, store),
     )  # fmt: skip
     if choice.fallback:

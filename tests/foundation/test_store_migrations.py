@@ -8,8 +8,6 @@ import multiprocessing
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,19 +16,6 @@ import sqlalchemy as sa
 from launch_control.store.db import SCHEMA_VERSION, Store
 from launch_control.store.schema import audit_events, incidents, metadata, schema_info
 from launch_control.store.upgrade import HEAD, MIGRATIONS_DIR
-
-
-@pytest.fixture
-def fresh_pg(pg_url: str) -> Iterator[str]:
-    """A brand-new, empty PostgreSQL database for one test (the session's database is already migrated)."""
-    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    name = f"lc_mig_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield pg_url.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -48,17 +33,22 @@ def _migrate_at(url: str, start_at: float, worker: int) -> None:
     store.close()
 
 
-def test_concurrent_migrate_on_an_empty_database(empty_url: str):
-    """Six processes opening one empty database at once: every one opens it (PostgreSQL used to
-    fail the losers with 'relation "schema_info" already exists')."""
+def _open_at_once(url: str, processes: int) -> list[int | None]:
+    """Spawn ``processes`` processes that open the store at ``url`` in the same instant; their exit codes."""
     ctx = multiprocessing.get_context("spawn")
     start_at = time.time() + 4.0
-    workers = [ctx.Process(target=_migrate_at, args=(empty_url, start_at, w)) for w in range(6)]
+    workers = [ctx.Process(target=_migrate_at, args=(url, start_at, w)) for w in range(processes)]
     for p in workers:
         p.start()
     for p in workers:
         p.join(120)
-    assert [p.exitcode for p in workers] == [0] * 6
+    return [p.exitcode for p in workers]
+
+
+def test_concurrent_migrate_on_an_empty_database(empty_url: str):
+    """Six processes opening one empty database at once: every one opens it (PostgreSQL used to
+    fail the losers with 'relation "schema_info" already exists')."""
+    assert _open_at_once(empty_url, 6) == [0] * 6
     store = Store(empty_url, "race")
     assert store.count_events("opened") == 6
     store.close()
@@ -179,14 +169,7 @@ def test_concurrent_upgrade_of_a_previous_database(empty_url: str):
     """Four processes opening a database of the previous code at once: one upgrades it (the
     duplicate active incident resolved once), the others wait for the lock and find it current."""
     _previous_schema(empty_url, 1)
-    ctx = multiprocessing.get_context("spawn")
-    start_at = time.time() + 4.0
-    workers = [ctx.Process(target=_migrate_at, args=(empty_url, start_at, w)) for w in range(4)]
-    for p in workers:
-        p.start()
-    for p in workers:
-        p.join(120)
-    assert [p.exitcode for p in workers] == [0] * 4
+    assert _open_at_once(empty_url, 4) == [0] * 4
     store = Store(empty_url, "old")
     assert len(store.incidents(status="active")) == 1 and len(store.incidents()) == 2
     assert store.with_launch("race").count_events("opened") == 4
