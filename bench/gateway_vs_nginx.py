@@ -19,8 +19,9 @@ Gateway rows: bare (one worker), with the shipped plan's WAF + per-org rate limi
 limiter, and the Redis limiter when Redis answers at LAUNCH_CONTROL_REDIS_URL or 127.0.0.1:6379),
 and two workers. Every target is asked for ``/api/analytics`` (GET), a route the plan's WAF and
 rate limits cover; the wrk load spreads over 50,000 orgs so none is over its limit (every answer
-must be a 200). Worker scaling: the gateway with 1 and 2 workers, unpinned, in front of a static
-nginx upstream (so the upstream's CPU does not cap the second worker), max rate and CPU per request.
+must be a 200). Worker scaling (bench/worker_scaling.py): the gateway with 1 and 2 workers in front
+of a static nginx upstream, unconfined and with each worker capped at --share of a core, max rate
+and CPU per request.
 
 Targets (issue 15): bare gateway CPU per request <= 100 µs, <= 140 µs with WAF + memory limiter;
 added p50 <= 0.5 ms and p99 <= 3 ms at 1,000 req/s with one worker; two workers >= 1.6x one
@@ -33,10 +34,8 @@ import argparse
 import asyncio
 import contextlib
 import os
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -48,17 +47,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from proxy_load import CONNECTIONS, HOST, NGINX, PIN, WRK_ORGS, cores, cpu_seconds, start, wrk_max  # noqa: E402
+from worker_scaling import CANARY_PERCENT, both  # noqa: E402
+
 from launch_control.web.servers import ChildProcess, free_port, wait_for_http  # noqa: E402
 
-HOST = "127.0.0.1"
-CANARY_PERCENT = 5
 ORGS = [f"org-{i:04d}" for i in range(2000)]
-CONNECTIONS = 64
 TARGETS = ("direct", "gateway", "gateway+waf", "gateway+waf/redis", "nginx", "haproxy")
 PATH = "/api/analytics"  # limited and WAF-routed in the shipped plan: the protected rows do real work
 PLAN = ROOT / "checklist" / "promptforge-v3.yaml"
-WRK_ORGS = 50_000  # wrk's org ids: enough that no org goes over the plan's per-org limits
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 
 
 # --- the trivial upstream (run as a child: this file with --serve-hello PORT) ----------------------
@@ -91,31 +90,6 @@ def serve_hello(port: int) -> None:
         log_level="warning",
         timeout_keep_alive=75,
     )
-
-
-# --- processes --------------------------------------------------------------------------------------
-
-
-PIN = {"on": True}
-
-
-def cores() -> tuple[set[int] | None, set[int] | None]:
-    """(proxy core, everything else) when pinning and there are two cores to separate, else (None, None)."""
-    available = sorted(os.sched_getaffinity(0))
-    if len(available) < 2 or not PIN["on"]:
-        return None, None
-    return {available[0]}, set(available[1:])
-
-
-def pinned(cpus: set[int] | None):  # type: ignore[no-untyped-def]
-    if cpus is None:
-        return None
-    return lambda: os.sched_setaffinity(0, cpus)
-
-
-def start(argv: list[str], name: str, cpus: set[int] | None, log: Path, env: dict[str, str] | None = None):
-    out = open(log, "ab")  # noqa: SIM115 - closed with the process at exit
-    return ChildProcess(argv, name=name, env=env, stdout=out, stderr=out, preexec_fn=pinned(cpus))
 
 
 def nginx_conf(tmp: Path, port: int, stable: int, canary: int) -> str:
@@ -221,83 +195,6 @@ def redis_available() -> str | None:
     return url
 
 
-def static_nginx_conf(tmp: Path, port: int) -> str:
-    """nginx answering 200 "hello" itself: an upstream cheap enough that it never caps the gateway."""
-    user = "user root;" if os.geteuid() == 0 else ""
-    return textwrap.dedent(
-        f"""
-        {user}
-        worker_processes 1;
-        daemon off;
-        pid {tmp}/static.pid;
-        error_log {tmp}/static-error.log warn;
-        events {{ worker_connections 4096; }}
-        http {{
-            access_log off;
-            client_body_temp_path {tmp}/body;
-            proxy_temp_path {tmp}/proxy;
-            fastcgi_temp_path {tmp}/fastcgi;
-            uwsgi_temp_path {tmp}/uwsgi;
-            scgi_temp_path {tmp}/scgi;
-            server {{
-                listen {HOST}:{port} reuseport;
-                keepalive_requests 100000;
-                keepalive_timeout 75s;
-                location / {{ return 200 "hello\n"; }}
-            }}
-        }}
-        """
-    )
-
-
-def worker_scaling(tmp: Path, seconds: int) -> dict[int, tuple[float, int, float]]:
-    """{workers: (max req/s, errors, CPU µs per request)} for the gateway with 1 and 2 workers."""
-    if not (NGINX and shutil.which("wrk")):
-        return {}
-    port = free_port()
-    (tmp / "static.conf").write_text(static_nginx_conf(tmp, port))
-    upstream = start([NGINX, "-p", str(tmp), "-c", str(tmp / "static.conf")], "static", None, tmp / "static.log")
-    env = {**os.environ, "LAUNCH_CONTROL_ADMIN_TOKEN": "bench-token", "LAUNCH_CONTROL_DATA_DIR": str(tmp)}
-    out: dict[int, tuple[float, int, float]] = {}
-    try:
-        for workers in (1, 2):
-            gport = free_port()
-            argv = [sys.executable, "-m", "launch_control.plane.gateway", "--stable", "stable", "--canary", "canary"]
-            argv += ["--upstream", f"stable=http://{HOST}:{port}", "--upstream", f"canary=http://{HOST}:{port}"]
-            argv += ["--canary-weight", str(CANARY_PERCENT), "--port", str(gport), "--workers", str(workers)]
-            gateway = start(argv, f"gateway-{workers}w", None, tmp / f"gateway-{workers}w.log", env=env)
-            try:
-                url = f"http://{HOST}:{gport}{PATH}"
-                if not wait_for_http(url.replace(PATH, "/health"), timeout=30, expect=200):
-                    raise SystemExit(f"gateway with {workers} workers did not start; see {tmp}/gateway-{workers}w.log")
-                time.sleep(1.0 * workers)  # every worker up (the first answering is not all of them)
-                before = cpu_seconds(gateway.pid)
-                rate, errors, _ = wrk_max(url, seconds, tmp, None)
-                served = rate * (seconds + 1)
-                out[workers] = (rate, errors, (cpu_seconds(gateway.pid) - before) / served * 1e6)
-            finally:
-                gateway.stop()
-    finally:
-        upstream.stop()
-    return out
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of ``pid`` and its direct children (nginx's workers, the gateway's) so far."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(entry) == pid or int(fields[1]) == pid:
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
-
-
 # --- load ------------------------------------------------------------------------------------------
 
 
@@ -371,25 +268,6 @@ async def closed_loop(session, url: str, seconds: float) -> float:  # type: igno
     return done / (time.perf_counter() - started) if not errors else -1.0
 
 
-def wrk_max(url: str, seconds: int, tmp: Path, cpus: set[int] | None) -> tuple[float, int, str]:
-    """(req/s, errors, note) from wrk with 64 connections and varying org ids."""
-    script = tmp / "orgs.lua"
-    script.write_text(
-        "local n = 0\nrequest = function()\n  n = n + 1\n"
-        f'  return wrk.format("GET", nil, {{["X-Org-Id"] = string.format("org-%05d", n % {WRK_ORGS})}})\nend\n'
-    )
-    argv = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "-s", str(script), url]
-    subprocess.run([*argv[:3], "-d1s", *argv[4:]], capture_output=True, preexec_fn=pinned(cpus), check=False)
-    out = subprocess.run(argv, capture_output=True, text=True, preexec_fn=pinned(cpus), check=False).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    errors = 0
-    if match := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
-        errors += int(match.group(1))
-    if match := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
-        errors += sum(int(x) for x in match.groups())
-    return rate, errors, "wrk"
-
-
 # --- the run ---------------------------------------------------------------------------------------
 
 
@@ -438,6 +316,7 @@ def main() -> int:
     parser.add_argument("--rates", default="200,1000")
     parser.add_argument("--max-seconds", type=int, default=5)
     parser.add_argument("--no-scaling", action="store_true", help="skip the 1-vs-2 workers measurement")
+    parser.add_argument("--share", type=float, default=0.25, help="each worker's CPU cap in the capped scaling run")
     parser.add_argument(
         "--pin",
         choices=["auto", "yes", "no"],
@@ -486,7 +365,8 @@ def main() -> int:
         else:
             rates_py = asyncio.run(python_max(urls, args.max_seconds))
             maxima = {name: (rate, 0 if rate >= 0 else 1, "asyncio client") for name, rate in rates_py.items()}
-        scaling = {} if args.no_scaling else worker_scaling(tmp, args.max_seconds)
+        print(flush=True)
+        scaling = [] if args.no_scaling else both(tmp, args.max_seconds, args.share)
         elapsed = time.monotonic() - started
     print()
     print(
@@ -540,18 +420,7 @@ def main() -> int:
     for name in [n for n in maxima if n.startswith("gateway")]:
         if maxima[name][1]:
             verdicts.append((f"{name}: wrk saw {maxima[name][1]} errors / non-2xx answers", False))
-    if scaling:
-        print("workers (unpinned, in front of a static nginx upstream, so the upstream does not cap them):")
-        for workers, (rate, errors, micros) in scaling.items():
-            print(f"  gateway × {workers}  {rate:>10,.0f} req/s  errors {errors}  CPU {micros:5.0f} µs per request")
-        if 1 in scaling and 2 in scaling and scaling[1][0]:
-            ratio = scaling[2][0] / scaling[1][0]
-            capacity = scaling[1][2] / scaling[2][2] * 2 if scaling[2][2] else 0.0
-            print(
-                f"  2 workers / 1 worker: {ratio:.2f}× the rate; CPU per request {scaling[1][2]:.0f} → "
-                f"{scaling[2][2]:.0f} µs, so 2 free cores would give {capacity:.2f}× one worker's capacity"
-            )
-            verdicts.append((f"2 workers sustain {ratio:.2f}× one worker's max rate (>= 1.6)", ratio >= 1.6))
+    verdicts += scaling
     print()
     for text, ok in verdicts:
         print(f"  [{'PASS' if ok else 'MISS'}] {text}")
