@@ -103,9 +103,10 @@ def gradual_rollback(ctl: Control, actor: Actor, reason: str) -> OpResult:
 
     state = commit(ctl, actor, ACTIONS["gradual_rollback"], change, reason=reason)
     alive = engine_alive(state, now)
-    steps = " → ".join(f"{w:g}%" for w in ctl.plan.rollback.gradual_steps if w < state.canary_weight)
+    levels = [f"{w:g}%" for w in ctl.plan.rollback.gradual_steps if 0 < w < state.canary_weight]
+    steps = " → ".join([*levels, "0%"])  # the engine's own list: the levels below today's weight, then 0%
     who = "the running engine carries it out" if alive else "no engine is running: carry it out here"
-    return OpResult(True, ACTIONS["gradual_rollback"], f"gradual rollback requested ({steps} → 0%); {who}",
+    return OpResult(True, ACTIONS["gradual_rollback"], f"gradual rollback requested ({steps}); {who}",
                     {"engine_alive": alive})  # fmt: skip
 
 

@@ -164,7 +164,7 @@ class Gate(GateWords):
     def judge(self, obs: Observation) -> Verdict:
         a = self.analysis
         self.intervals += 1
-        window = f"{obs.interval:g} s" if obs.interval else "the interval"
+        window = f"{obs.interval:.3g} s" if obs.interval else "the interval"
         if obs.error:
             return self._hold(f"metric source down: {obs.error}", {"source_error": obs.error})
         canary, stable = obs.canary, obs.stable

@@ -184,6 +184,7 @@ def gradual(engine: Engine, reason: str, actor: str) -> RampResult:
     engine._say(f"gradual rollback from {current:g}%: {' → '.join(f'{w:g}%' for w in [*levels, 0.0])}")
     hold = plan.rollback.gradual_hold / engine.time_scale
     step = state.current_step or 0
+    _ = engine.source  # built now (the baseline scrape), so the first watched interval has data
     try:
         for level in levels:
             try:

@@ -6,7 +6,8 @@ canary services, load) on loopback, ramps run by the CLI in their own processes.
 (c) the console sets traffic away from the step mid-ramp: the ramp pauses and says so, and the
     gate's next decision names the weight really served;
 (d) two engines started at once: exactly one runs, the other exits with a clear message;
-(e) kill -9 mid-step, then resume: green time and the sequential evidence continue.
+(e) kill -9 mid-step, then resume: green time and the sequential evidence continue;
+(f) a gradual rollback asked for with no engine running is carried out by the CLI that asked.
 """
 
 from __future__ import annotations
@@ -215,6 +216,36 @@ def test_console_traffic_away_from_the_step_pauses_and_the_gate_judges_the_serve
     assert launch.store.count_events("launch.set_traffic") >= 3  # 1%, 5% by the engine, 60% by lena
     launch.cli("rollback", "end of the console test")
     ramp.wait(2 * INTERVAL + 5)
+
+
+def test_gradual_rollback_with_no_engine_is_carried_out_by_the_cli(launch, stack):
+    """(f) `launch-control rollback --gradual` with no engine running: the CLI itself steps the served
+    weight down through rollback.gradual_steps under the engine lease, watching each level on live
+    metrics, then rolls back; the request is consumed and the launch ends rolled back."""
+    from launch_control.control.state import Phase
+
+    data = dump_plan(launch.plan)
+    data["rollback"].update(gradual_steps=["5%", "0%"], gradual_hold="2s")
+    launch.plan_path.write_text(yaml.safe_dump(data, sort_keys=False))
+    admin(stack, "PUT", "/admin/weights", json={"canary": 25}).raise_for_status()
+    launch.store.update_state(phase="ramping", current_step=2, canary_weight=25)
+    started = time.monotonic()
+    done = launch.cli("--actor", "lead", "rollback", "--gradual", "latency creeping up")
+    took = time.monotonic() - started
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert "gradual rollback requested (5% → 0%)" in out and "no engine is running" in out, out
+    assert "gradual rollback from 25%: 5% → 0%" in out, out
+    assert "rolled_back: latency creeping up" in out, out
+    assert "Traceback" not in out, out
+    state = launch.store.launch_state()
+    assert state.phase == Phase.ROLLED_BACK and state.request is None and state.lease is None, state
+    at_5 = [d for d in launch.store.decisions() if d["weight"] == 5]
+    assert len(at_5) >= 2, launch.store.decisions()  # gradual_hold 2 s at a 1 s interval: watched, not skipped
+    rollback = launch.store.rollbacks()[-1]
+    assert rollback["trigger"] == "gradual" and rollback["actor"] == "lead", rollback
+    assert admin(stack, "GET", "/admin/weights").json()["canary"] == 0
+    assert took < 30, took
 
 
 @pytest.mark.prefect
