@@ -66,11 +66,12 @@ from launch_control.ramp.breaches import (
 from launch_control.ramp.gate_words import GateWords, points, window_numbers
 from launch_control.ramp.latency_test import LatencyTest
 from launch_control.ramp.observations import Observation, VersionWindow
-from launch_control.ramp.pooling import QUIET_LIMIT, Pool
+from launch_control.ramp.pooling import QUIET_LIMIT, SILENCE_NATS, Pool
 from launch_control.ramp.sequential import StreamResult, TwoStreamTest
 
 __all__ = [
-    "CREDIBILITY_WINDOWS", "QUIET_LIMIT", "Breach", "Credibility", "Gate", "Verdict", "binomial_lower_bound",
+    "CREDIBILITY_WINDOWS", "QUIET_LIMIT", "SILENCE_NATS", "Breach", "Credibility", "Gate", "Verdict",
+    "binomial_lower_bound",
     "binomial_upper_tail", "classify", "credibility", "excess_p_value", "find_breaches", "format_value",
 ]  # fmt: skip
 
@@ -181,10 +182,11 @@ class Gate(GateWords):
         # Thin intervals pool until the canary has min_requests; full ones are judged as they are.
         minimum = max(1, a.min_requests)
         pool = self._pool
-        silence_ok = pool.silence_is_unremarkable()  # judged on the step so far, before this interval
-        pool.quiet = 0 if nc > 0 else pool.quiet + 1
-        pool.seen += nc
-        pool.looked += 1
+        pool.count(nc, ns)
+        # Silence is thin traffic, not "no data", while the step is under way (or the weight served says
+        # how few canary requests to expect) and a run this long is not too rare for the canary's rate.
+        started = pool.pending > 0 or pool.last_outcome is not None or obs.weight is not None
+        silence_ok = started and pool.silence_is_unremarkable(obs.weight)
         pooled_intervals = 1
         if nc >= minimum and pool.intervals == 0:
             complete = True
@@ -225,7 +227,7 @@ class Gate(GateWords):
         canary_breaches = self._breaches(canary, judge_credibility=complete)
         stable_breaches = {b.metric: b for b in self._breaches(stable)}
         seq_fails = {name: r for name, r in sequential.items() if r.decision == "fail"}
-        alive = silence_ok and pool.quiet <= QUIET_LIMIT and (pool.pending > 0 or pool.last_outcome is not None)
+        alive = silence_ok
         if nc == 0 and not canary_breaches and not seq_fails:
             if ns == 0:
                 return self._hold(f"no data: 0 requests in the last {window}", details)

@@ -274,7 +274,8 @@ def observations(rows: Iterable[Row], interval: float) -> list[tuple[int | None,
             windows[role] = VersionWindow(**kwargs)
         step, weight = steps.get(at, (None, None))
         out.append((step, weight, Observation(at=at, interval=interval, stable=windows["stable"],
-                                              canary=windows["canary"], source="backtest")))
+                                              canary=windows["canary"], source="backtest",
+                                              weight=weight)))  # as the engine stamped it
     return out
 
 

@@ -135,6 +135,8 @@ def judge_interval(
         obs = engine.source.observe(engine.interval)
     except Exception as exc:  # the contract says never raise; a broken adapter must not stop the ramp
         obs = Observation(at=utcnow(), interval=engine.interval, error=f"metric source failed: {exc}")
+    if obs.weight is None:
+        obs.weight = weight  # the share really served: how many canary requests stable's traffic implies
     if obs.error is None:
         with contextlib.suppress(Exception):
             engine.store.record_samples(obs.samples())

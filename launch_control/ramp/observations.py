@@ -86,6 +86,9 @@ class Observation:
     canary: VersionWindow | None = None
     error: str | None = None  # the metric source is down / failed: its message
     source: str = ""
+    # The canary's share of traffic over the interval, percent, as the engine served it (None when
+    # not known: a replay, a bare gate). It tells the gate how many canary requests stable's implied.
+    weight: float | None = None
 
     def window(self, role: str) -> VersionWindow | None:
         return self.stable if role == "stable" else self.canary if role == "canary" else None

@@ -23,7 +23,12 @@ from typing import Any
 from launch_control.plan.metrics import COUNTS, LATENCY_METRICS, QUANTILES, SHARES
 from launch_control.ramp.observations import VersionWindow
 
-# Intervals without a canary request after which a thin step is "no data" again, not pooled evidence.
+# A run of intervals without a canary request stays pooled evidence while the canary requests that
+# run should have brought are fewer than log(10,000) ≈ 9.2: while 0 of them has at least a 1 in
+# 10,000 chance (Poisson). Rarer silence is a routing fault, "no data". Per run, not per interval:
+# a step of hundreds of thin intervals has hundreds of chances for a long run by luck.
+SILENCE_NATS = math.log(10_000.0)
+# Without the weight served and before the step's first canary request: a run this long is "no data".
 QUIET_LIMIT = 8
 
 
@@ -112,19 +117,35 @@ class Pool:
     last_requests: int = 0  # canary requests in the last judged window
     last_intervals: int = 0  # intervals it pooled
     quiet: int = 0  # consecutive intervals without a canary request
+    quiet_stable: int = 0  # stable requests over those intervals
     seen: int = 0  # canary requests this step (every interval), for "is a silent interval unremarkable?"
     looked: int = 0  # intervals with an answer from the source this step
     windows: int = 0  # windows judged this step
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def silence_is_unremarkable(self) -> bool:
-        """Whether an interval without canary requests is what this step's canary rate makes likely.
+    def count(self, canary_requests: int, stable_requests: int) -> None:
+        """One more interval answered by the source: the step's canary rate and the silent run."""
+        if canary_requests > 0:
+            self.quiet, self.quiet_stable = 0, 0
+        else:
+            self.quiet, self.quiet_stable = self.quiet + 1, self.quiet_stable + stable_requests
+        self.seen += canary_requests
+        self.looked += 1
 
-        At ~1 canary request per interval a third of the intervals are empty; at 30 one is a sign
-        that the canary gets no traffic (a routing fault). The line: P(0 requests) >= 1 %, i.e. fewer
-        than log(100) ≈ 4.6 requests per interval on average so far.
-        """
-        return self.looked > 0 and self.seen / self.looked < math.log(100.0) and self.quiet < QUIET_LIMIT
+    def expected_in_silence(self, weight: float | None) -> float:
+        """Canary requests the current silent run should have brought: stable's requests in it times
+        weight / (100 - weight) when the weight served is known, else the step's own canary rate so
+        far times the run's length (before any canary request: "many" once the run passes QUIET_LIMIT)."""
+        if weight is not None and 0 < weight < 100:
+            return self.quiet_stable * weight / (100.0 - weight)
+        if self.seen > 0:
+            return self.quiet * self.seen / self.looked
+        return math.inf if self.quiet > QUIET_LIMIT else 0.0
+
+    def silence_is_unremarkable(self, weight: float | None) -> bool:
+        """Whether the current run of intervals without canary requests is what thin traffic makes
+        likely (at ~1 canary request per interval a third are empty; at 30 one is a routing fault)."""
+        return self.expected_in_silence(weight) < SILENCE_NATS
 
     @property
     def pending(self) -> int:
@@ -151,7 +172,7 @@ class Pool:
             "canary": window_to_dict(self.canary), "stable": window_to_dict(self.stable),
             "intervals": self.intervals, "last_outcome": self.last_outcome, "last_reason": self.last_reason,
             "last_requests": self.last_requests, "last_intervals": self.last_intervals, "quiet": self.quiet,
-            "seen": self.seen, "looked": self.looked, "windows": self.windows,
+            "quiet_stable": self.quiet_stable, "seen": self.seen, "looked": self.looked, "windows": self.windows,
         }
 
     @classmethod

@@ -10,7 +10,7 @@ import pytest
 from analysis_helpers import obs, window
 from prpl_eb import paired_difference_width
 
-from launch_control.ramp.analysis import QUIET_LIMIT, Gate
+from launch_control.ramp.analysis import SILENCE_NATS, Gate
 from launch_control.ramp.bets import requests_to_prove
 from launch_control.ramp.feasibility import plan_feasibility, step_feasibility
 from launch_control.ramp.sequential import TwoStreamTest
@@ -71,19 +71,64 @@ def test_a_thin_canary_with_30_percent_errors_is_rolled_back(analysis):
     assert minute < 40, minute  # ~1 canary request a minute: decided within tens of requests
 
 
-def test_an_empty_interval_is_pooled_only_where_the_canary_is_thin(analysis):
-    # ~1 canary request an interval: an empty one is unremarkable, up to QUIET_LIMIT in a row.
+def test_an_empty_interval_is_pooled_only_while_such_silence_is_likely(analysis):
+    # ~1 canary request an interval, no weight known: a run of empty intervals stays pooled evidence
+    # while the canary requests it should have brought (the step's rate × its length) are under
+    # log(10,000) ≈ 9.2 — 11 empty intervals after 40 with one each (11 × 40/51 = 8.6), not 12 (9.2).
+    assert math.isclose(SILENCE_NATS, math.log(10_000))
     gate = Gate(analysis)
     for minute in range(40):
         gate.judge(obs(window(3000, 30), window(1, 0), minute=minute))
-    outcomes = [gate.judge(obs(window(3000, 30), window(0), minute=40 + k)) for k in range(QUIET_LIMIT + 1)]
-    assert all(v.outcome == "pass" for v in outcomes[:QUIET_LIMIT]), [v.reason for v in outcomes]
-    assert outcomes[-1].outcome == "hold" and outcomes[-1].reason.startswith("no data: 0 canary requests")
+    outcomes = [gate.judge(obs(window(3000, 30), window(0), minute=40 + k)) for k in range(12)]
+    assert all(v.outcome == "pass" for v in outcomes[:11]), [v.reason for v in outcomes]
+    assert outcomes[11].outcome == "hold" and outcomes[11].reason.startswith("no data: 0 canary requests")
     # 30 canary requests an interval: an empty one is a sign of trouble (routing), "no data" at once.
     busy = Gate(analysis)
     for minute in range(3):
         assert busy.judge(obs(window(3000, 30), window(30, 0), minute=minute)).outcome == "pass"
     assert busy.judge(obs(window(3000, 30), window(0), minute=3)).reason.startswith("no data: 0 canary requests")
+
+
+def _served(observation, weight: float):
+    observation.weight = weight  # what the engine stamps on every observation: the share really served
+    return observation
+
+
+def test_the_weight_served_says_how_long_silence_is_only_thin_traffic(analysis):
+    # 1 % served beside 30 stable requests an interval: 0.30 canary requests expected per interval.
+    # From the step's first interval, before any canary request, silence is gathering (not counted
+    # toward the inconclusive pause) for 30 intervals (30 × 30/99 = 9.1 < 9.2), then "no data".
+    gate = Gate(analysis)
+    outcomes = [gate.judge(_served(obs(window(30, 0), window(0), minute=k), 1.0)) for k in range(31)]
+    assert all(v.outcome == "hold" and v.details.get("gathering") for v in outcomes[:30]), outcomes[0].reason
+    assert outcomes[30].reason.startswith("no data: 0 canary requests") and not outcomes[30].details.get("gathering")
+    # At 5 % beside 3,000 stable requests (158 canary requests expected), one empty interval is a routing fault.
+    busy = Gate(analysis)
+    verdict = busy.judge(_served(obs(window(3000, 30), window(0), minute=0), 5.0))
+    assert verdict.outcome == "hold" and verdict.reason.startswith("no data: 0 canary requests")
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.2, 0.3, 0.5])
+def test_a_healthy_canary_this_thin_is_not_paused_for_no_data(analysis, rate):
+    # A Poisson canary at `rate` requests an interval (1 % served): over a 600-interval step no run
+    # of holds reaches the plan's inconclusive limit, none rolls back, and green time flows once a
+    # pooled window has passed (the first needs min_requests / rate intervals; a noisy window that
+    # fails costs another).
+    weight = 1.0
+    for seed in range(10):
+        rng = np.random.default_rng([seed, int(rate * 100)])
+        gate, streak, longest, green = Gate(analysis), 0, 0, 0
+        for minute in range(600):
+            stable_n = int(rng.poisson(rate * (100 - weight) / weight))
+            canary_n = int(rng.poisson(rate))
+            verdict = gate.judge(_served(_interval(rng, stable_n, canary_n, 0.01, 0.01, minute), weight))
+            counted = verdict.outcome == "hold" and not verdict.details.get("gathering")
+            streak = streak + 1 if counted else 0
+            longest = max(longest, streak)
+            green += verdict.outcome == "pass"
+            assert not verdict.rollback, verdict.reason  # a healthy canary is never rolled back
+        assert longest < analysis.inconclusive_limit, (rate, seed, longest)
+        assert green > 600 - 2.5 * analysis.min_requests / rate, (rate, seed, green)
 
 
 def test_a_pooled_window_that_fails_keeps_later_thin_intervals_from_passing(analysis):
