@@ -20,6 +20,7 @@ and ``observed_traffic`` (watches the plan's metric source).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,9 +100,9 @@ class StepFeasibility:
             return f"{head}: {at}; the sequential test is off, so only the absolute limits judge this step"
         text = f"{head}: {at}, " + " and ".join(parts)
         if self.per_interval < self.min_requests:
+            pooled = math.ceil(self.min_requests / max(self.per_interval, 1e-9))  # 18 a window of 20 needs: 2
             text += (f"; intervals carry ~{self.per_interval:.2g} canary requests (< min_requests "
-                     f"{self.min_requests}): they are pooled, ~{self.min_requests / max(self.per_interval, 1e-9):.0f} "
-                     f"per judged window")
+                     f"{self.min_requests}): they are pooled, ~{pooled:,} intervals per judged window")
         if self.ok:
             return text + " — both within the hold"
         short = [what for what, fine in (("a proof", self.can_prove), ("detection", self.can_detect)) if not fine]
