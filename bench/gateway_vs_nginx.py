@@ -38,7 +38,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import textwrap
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -49,7 +48,18 @@ sys.path.insert(0, str(ROOT))
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from proxy_load import CONNECTIONS, HOST, NGINX, PIN, WRK_ORGS, cores, cpu_seconds, start, wrk_max  # noqa: E402
+from proxy_load import (  # noqa: E402
+    CONNECTIONS,
+    HOST,
+    NGINX,
+    PIN,
+    WRK_ORGS,
+    cores,
+    cpu_seconds,
+    nginx_config,
+    start,
+    wrk_max,
+)
 from worker_scaling import CANARY_PERCENT, both  # noqa: E402
 
 from launch_control.web.servers import ChildProcess, free_port, wait_for_http  # noqa: E402
@@ -93,40 +103,27 @@ def serve_hello(port: int) -> None:
 
 
 def nginx_conf(tmp: Path, port: int, stable: int, canary: int) -> str:
-    user = "user root;" if os.geteuid() == 0 else ""
-    return textwrap.dedent(
+    return nginx_config(
+        tmp,
+        "nginx",
         f"""
-        {user}
-        worker_processes 1;
-        daemon off;
-        pid {tmp}/nginx.pid;
-        error_log {tmp}/nginx-error.log warn;
-        events {{ worker_connections 4096; }}
-        http {{
-            access_log off;
-            client_body_temp_path {tmp}/body;
-            proxy_temp_path {tmp}/proxy;
-            fastcgi_temp_path {tmp}/fastcgi;
-            uwsgi_temp_path {tmp}/uwsgi;
-            scgi_temp_path {tmp}/scgi;
-            split_clients "${{http_x_org_id}}" $launch_upstream {{
-                {CANARY_PERCENT}% canary;
-                * stable;
-            }}
-            upstream stable {{ server {HOST}:{stable}; keepalive {CONNECTIONS}; }}
-            upstream canary {{ server {HOST}:{canary}; keepalive {CONNECTIONS}; }}
-            server {{
-                listen {HOST}:{port} reuseport;
-                keepalive_requests 100000;
-                location / {{
-                    proxy_pass http://$launch_upstream;
-                    proxy_http_version 1.1;
-                    proxy_set_header Connection "";
-                    add_header X-Served-By $launch_upstream always;
-                }}
+        split_clients "${{http_x_org_id}}" $launch_upstream {{
+            {CANARY_PERCENT}% canary;
+            * stable;
+        }}
+        upstream stable {{ server {HOST}:{stable}; keepalive {CONNECTIONS}; }}
+        upstream canary {{ server {HOST}:{canary}; keepalive {CONNECTIONS}; }}
+        server {{
+            listen {HOST}:{port} reuseport;
+            keepalive_requests 100000;
+            location / {{
+                proxy_pass http://$launch_upstream;
+                proxy_http_version 1.1;
+                proxy_set_header Connection "";
+                add_header X-Served-By $launch_upstream always;
             }}
         }}
-        """
+        """,
     )
 
 

@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +25,30 @@ CONNECTIONS = 64
 WRK_ORGS = 50_000  # wrk's org ids: enough that no org goes over the plan's per-org limits
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 PIN = {"on": True}
+
+
+def nginx_config(tmp: Path, name: str, http: str) -> str:
+    """A one-worker nginx config in the foreground, its pid, log and temp files under ``tmp``
+    (``name`` keeps two nginx apart), with ``http`` as the body of its http block."""
+    user = "user root;" if os.geteuid() == 0 else ""
+    head = textwrap.dedent(
+        f"""
+        {user}
+        worker_processes 1;
+        daemon off;
+        pid {tmp}/{name}.pid;
+        error_log {tmp}/{name}-error.log warn;
+        events {{ worker_connections 4096; }}
+        http {{
+            access_log off;
+            client_body_temp_path {tmp}/body;
+            proxy_temp_path {tmp}/proxy;
+            fastcgi_temp_path {tmp}/fastcgi;
+            uwsgi_temp_path {tmp}/uwsgi;
+            scgi_temp_path {tmp}/scgi;
+        """
+    )
+    return head + textwrap.indent(textwrap.dedent(http).strip("\n"), "    ") + "\n}\n"
 
 
 def cores() -> tuple[set[int] | None, set[int] | None]:

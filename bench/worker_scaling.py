@@ -26,14 +26,13 @@ import os
 import shutil
 import sys
 import tempfile
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from proxy_load import HOST, NGINX, children, cpu_seconds, start, wrk_max  # noqa: E402
+from proxy_load import HOST, NGINX, children, cpu_seconds, nginx_config, start, wrk_max  # noqa: E402
 
 from launch_control.web.servers import free_port, wait_for_http  # noqa: E402
 
@@ -46,30 +45,17 @@ Scaling = dict[int, tuple[float, int, float]]  # workers -> (max req/s, errors, 
 
 def static_nginx_conf(tmp: Path, port: int) -> str:
     """nginx answering 200 "hello" itself: an upstream cheap enough that it never caps the gateway."""
-    user = "user root;" if os.geteuid() == 0 else ""
-    return textwrap.dedent(
+    return nginx_config(
+        tmp,
+        "static",
         f"""
-        {user}
-        worker_processes 1;
-        daemon off;
-        pid {tmp}/static.pid;
-        error_log {tmp}/static-error.log warn;
-        events {{ worker_connections 4096; }}
-        http {{
-            access_log off;
-            client_body_temp_path {tmp}/body;
-            proxy_temp_path {tmp}/proxy;
-            fastcgi_temp_path {tmp}/fastcgi;
-            uwsgi_temp_path {tmp}/uwsgi;
-            scgi_temp_path {tmp}/scgi;
-            server {{
-                listen {HOST}:{port} reuseport;
-                keepalive_requests 100000;
-                keepalive_timeout 75s;
-                location / {{ return 200 "hello\n"; }}
-            }}
+        server {{
+            listen {HOST}:{port} reuseport;
+            keepalive_requests 100000;
+            keepalive_timeout 75s;
+            location / {{ return 200 "hello\\n"; }}
         }}
-        """
+        """,
     )
 
 
