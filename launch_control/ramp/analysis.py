@@ -66,12 +66,11 @@ from launch_control.ramp.breaches import (
 from launch_control.ramp.gate_words import GateWords, points, window_numbers
 from launch_control.ramp.latency_test import LatencyTest
 from launch_control.ramp.observations import Observation, VersionWindow
-from launch_control.ramp.pooling import QUIET_LIMIT, SILENCE_NATS, Pool
+from launch_control.ramp.pooling import SILENCE_NATS, Pool
 from launch_control.ramp.sequential import StreamResult, TwoStreamTest
 
 __all__ = [
-    "CREDIBILITY_WINDOWS", "QUIET_LIMIT", "SILENCE_NATS", "Breach", "Credibility", "Gate", "Verdict",
-    "binomial_lower_bound",
+    "CREDIBILITY_WINDOWS", "SILENCE_NATS", "Breach", "Credibility", "Gate", "Verdict", "binomial_lower_bound",
     "binomial_upper_tail", "classify", "credibility", "excess_p_value", "find_breaches", "format_value",
 ]  # fmt: skip
 
@@ -186,7 +185,7 @@ class Gate(GateWords):
         # Silence is thin traffic, not "no data", while the step is under way (or the weight served says
         # how few canary requests to expect) and a run this long is not too rare for the canary's rate.
         started = pool.pending > 0 or pool.last_outcome is not None or obs.weight is not None
-        silence_ok = started and pool.silence_is_unremarkable(obs.weight)
+        alive = started and pool.silence_is_unremarkable(obs.weight)
         pooled_intervals = 1
         if nc >= minimum and pool.intervals == 0:
             complete = True
@@ -203,7 +202,7 @@ class Gate(GateWords):
         if complete and canary is not None and nc > 0:
             self._history.append((int(nc), int(min(max(canary.errors, 0), nc))))
         verdict = self._judge_window(
-            canary, stable, nc, ns, complete, pooled_intervals, sequential, details, window, silence_ok
+            canary, stable, nc, ns, complete, pooled_intervals, sequential, details, window, alive
         )
         if complete:
             pool.judged(verdict.outcome, verdict.reason, nc, pooled_intervals)
@@ -220,14 +219,13 @@ class Gate(GateWords):
         sequential: dict[str, StreamResult],
         details: dict[str, Any],
         window: str,
-        silence_ok: bool,
+        alive: bool,
     ) -> Verdict:
         a = self.analysis
         pool = self._pool
         canary_breaches = self._breaches(canary, judge_credibility=complete)
         stable_breaches = {b.metric: b for b in self._breaches(stable)}
         seq_fails = {name: r for name, r in sequential.items() if r.decision == "fail"}
-        alive = silence_ok
         if nc == 0 and not canary_breaches and not seq_fails:
             if ns == 0:
                 return self._hold(f"no data: 0 requests in the last {window}", details)

@@ -87,7 +87,7 @@ class Observation:
     error: str | None = None  # the metric source is down / failed: its message
     source: str = ""
     # The canary's share of traffic over the interval, percent, as the engine served it (None when
-    # not known: a replay, a bare gate). It tells the gate how many canary requests stable's implied.
+    # not known: a bare gate). It tells the gate how many canary requests stable's traffic implies.
     weight: float | None = None
 
     def window(self, role: str) -> VersionWindow | None:

@@ -28,8 +28,6 @@ from launch_control.ramp.observations import VersionWindow
 # 10,000 chance (Poisson). Rarer silence is a routing fault, "no data". Per run, not per interval:
 # a step of hundreds of thin intervals has hundreds of chances for a long run by luck.
 SILENCE_NATS = math.log(10_000.0)
-# Without the weight served and before the step's first canary request: a run this long is "no data".
-QUIET_LIMIT = 8
 
 
 def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
@@ -135,12 +133,12 @@ class Pool:
     def expected_in_silence(self, weight: float | None) -> float:
         """Canary requests the current silent run should have brought: stable's requests in it times
         weight / (100 - weight) when the weight served is known, else the step's own canary rate so
-        far times the run's length (before any canary request: "many" once the run passes QUIET_LIMIT)."""
+        far times the run's length (with neither, nothing says the canary may be this quiet)."""
         if weight is not None and 0 < weight < 100:
             return self.quiet_stable * weight / (100.0 - weight)
         if self.seen > 0:
             return self.quiet * self.seen / self.looked
-        return math.inf if self.quiet > QUIET_LIMIT else 0.0
+        return math.inf
 
     def silence_is_unremarkable(self, weight: float | None) -> bool:
         """Whether the current run of intervals without canary requests is what thin traffic makes
