@@ -49,24 +49,26 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from proxy_load import (  # noqa: E402
+    CANARY_PERCENT,
     CONNECTIONS,
     HOST,
     NGINX,
+    PATH,
     PIN,
     WRK_ORGS,
     cores,
     cpu_seconds,
+    gateway_env,
     nginx_config,
     start,
     wrk_max,
 )
-from worker_scaling import CANARY_PERCENT, both  # noqa: E402
+from worker_scaling import both  # noqa: E402
 
 from launch_control.web.servers import ChildProcess, free_port, wait_for_http  # noqa: E402
 
 ORGS = [f"org-{i:04d}" for i in range(2000)]
 TARGETS = ("direct", "gateway", "gateway+waf", "gateway+waf/redis", "nginx", "haproxy")
-PATH = "/api/analytics"  # limited and WAF-routed in the shipped plan: the protected rows do real work
 PLAN = ROOT / "checklist" / "promptforge-v3.yaml"
 
 
@@ -136,8 +138,7 @@ def plane(tmp: Path) -> Iterator[tuple[dict[str, str], dict[str, int]]]:
         for role in ("stable", "canary"):
             argv = [sys.executable, __file__, "--serve-hello", str(ports[role])]
             processes.append(start(argv, role, other_cpus, tmp / f"{role}.log"))
-        env = {**os.environ, "LAUNCH_CONTROL_ADMIN_TOKEN": "bench-token", "LAUNCH_CONTROL_DATA_DIR": str(tmp)}
-        env.pop("LAUNCH_CONTROL_REDIS_URL", None)
+        env = gateway_env(tmp)
         gateway = [sys.executable, "-m", "launch_control.plane.gateway", "--stable", "stable", "--canary", "canary"]
         gateway += ["--upstream", f"stable=http://{HOST}:{ports['stable']}"]
         gateway += ["--upstream", f"canary=http://{HOST}:{ports['canary']}"]

@@ -21,6 +21,8 @@ sys.path.insert(0, str(ROOT))
 from launch_control.web.servers import ChildProcess  # noqa: E402
 
 HOST = "127.0.0.1"
+CANARY_PERCENT = 5
+PATH = "/api/analytics"  # limited and WAF-routed in the shipped plan: the protected rows do real work
 CONNECTIONS = 64
 WRK_ORGS = 50_000  # wrk's org ids: enough that no org goes over the plan's per-org limits
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
@@ -49,6 +51,14 @@ def nginx_config(tmp: Path, name: str, http: str) -> str:
         """
     )
     return head + textwrap.indent(textwrap.dedent(http).strip("\n"), "    ") + "\n}\n"
+
+
+def gateway_env(tmp: Path) -> dict[str, str]:
+    """The environment a benched gateway runs in: a known admin token, its data under ``tmp``, and the
+    in-memory limiter (a row that wants Redis adds LAUNCH_CONTROL_REDIS_URL itself)."""
+    env = {**os.environ, "LAUNCH_CONTROL_ADMIN_TOKEN": "bench-token", "LAUNCH_CONTROL_DATA_DIR": str(tmp)}
+    env.pop("LAUNCH_CONTROL_REDIS_URL", None)
+    return env
 
 
 def cores() -> tuple[set[int] | None, set[int] | None]:

@@ -32,12 +32,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from proxy_load import HOST, NGINX, children, cpu_seconds, nginx_config, start, wrk_max  # noqa: E402
+from proxy_load import (  # noqa: E402
+    CANARY_PERCENT,
+    HOST,
+    NGINX,
+    PATH,
+    children,
+    cpu_seconds,
+    gateway_env,
+    nginx_config,
+    start,
+    wrk_max,
+)
 
 from launch_control.web.servers import free_port, wait_for_http  # noqa: E402
 
-CANARY_PERCENT = 5
-PATH = "/api/analytics"
 PERIOD_US = 20_000  # a short CFS period: a capped worker is paused for at most ~15 ms at a time
 
 Scaling = dict[int, tuple[float, int, float]]  # workers -> (max req/s, errors, CPU µs per request)
@@ -145,8 +154,7 @@ def _scaling(tmp: Path, seconds: int, share: float | None) -> Scaling:
     port = free_port()
     (tmp / "static.conf").write_text(static_nginx_conf(tmp, port))
     upstream = start([NGINX, "-p", str(tmp), "-c", str(tmp / "static.conf")], "static", None, tmp / "static.log")
-    env = {**os.environ, "LAUNCH_CONTROL_ADMIN_TOKEN": "bench-token", "LAUNCH_CONTROL_DATA_DIR": str(tmp)}
-    env.pop("LAUNCH_CONTROL_REDIS_URL", None)
+    env = gateway_env(tmp)
     out: Scaling = {}
     try:
         for workers in (1, 2):
